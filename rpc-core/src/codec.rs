@@ -1,0 +1,288 @@
+//! [`WireCodec`]: bincode framing payloads for tarpc, hardened for untrusted input.
+//!
+//! Differences from tarpc's stock `Bincode` codec, each closing a way a peer could take a
+//! server down:
+//!
+//! - a byte limit on every encode and decode ([`WireLimits::max_frame_bytes`]);
+//! - the [`Value`](crate::Value) depth limit applied to everything decoded;
+//! - a request's deadline is decoded as the raw `Duration` it is on the wire and clamped into
+//!   [`MIN_DEADLINE`, `MAX_DEADLINE`] before it becomes an `Instant`: tarpc's own decoder
+//!   computes `Instant::now() + d`, which panics for a huge `d`, and its deadline queue panics
+//!   for deadlines a few years out;
+//! - decoding runs under `catch_unwind`, so a panic in any decoder becomes an `io::Error` that
+//!   ends only that connection.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bincode::Options;
+use bytes::{Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tarpc::tokio_serde::{Deserializer, Serializer};
+use tarpc::{ClientMessage, context, trace};
+
+use crate::limits::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_VALUE_DEPTH, clamp_deadline};
+use crate::value::with_decode_depth_limit;
+
+/// The limits a [`WireCodec`] enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireLimits {
+    /// Bytes one encoded message may take (default [`DEFAULT_MAX_FRAME_BYTES`]).
+    pub max_frame_bytes: usize,
+    /// Nesting depth of decoded values (default [`DEFAULT_MAX_VALUE_DEPTH`]).
+    pub max_value_depth: usize,
+}
+
+impl Default for WireLimits {
+    fn default() -> Self {
+        WireLimits {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_value_depth: DEFAULT_MAX_VALUE_DEPTH,
+        }
+    }
+}
+
+/// The codec both ends use: see the module docs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WireCodec {
+    limits: WireLimits,
+}
+
+impl WireCodec {
+    /// A codec enforcing `limits`.
+    pub fn new(limits: WireLimits) -> Self {
+        WireCodec { limits }
+    }
+
+    fn options(&self) -> impl Options + Copy {
+        bincode::DefaultOptions::new().with_limit(self.limits.max_frame_bytes as u64)
+    }
+
+    /// Encodes `item` as one frame payload.
+    ///
+    /// # Errors
+    /// The item is larger than the frame limit.
+    pub fn encode<T: Serialize + ?Sized>(&self, item: &T) -> io::Result<Vec<u8>> {
+        self.options().serialize(item).map_err(invalid_data)
+    }
+
+    /// The encoded size of `item`, or an error if it exceeds the frame limit.
+    ///
+    /// # Errors
+    /// The item is larger than the frame limit.
+    pub fn encoded_len<T: Serialize + ?Sized>(&self, item: &T) -> io::Result<u64> {
+        self.options().serialized_size(item).map_err(invalid_data)
+    }
+
+    /// Decodes one frame payload with every guard of this codec.
+    ///
+    /// # Errors
+    /// Malformed, oversized, trailing or too deeply nested input; a panic inside a decoder.
+    pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> io::Result<T> {
+        let options = self.options();
+        let depth = self.limits.max_value_depth;
+        match catch_unwind(AssertUnwindSafe(|| {
+            with_decode_depth_limit(depth, || options.deserialize::<T>(bytes))
+        })) {
+            Ok(result) => result.map_err(invalid_data),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "decoder panicked on malformed input",
+            )),
+        }
+    }
+}
+
+fn invalid_data(e: bincode::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl<T: Serialize> Serializer<T> for WireCodec {
+    type Error = io::Error;
+
+    fn serialize(self: Pin<&mut Self>, item: &T) -> io::Result<Bytes> {
+        self.encode(item).map(Bytes::from)
+    }
+}
+
+/// tarpc's `ClientMessage` as it is on the wire, with the deadline left as a `Duration`.
+/// Field order and variant order must match tarpc's derived encoding exactly.
+#[derive(Deserialize)]
+enum WireClientMessage<T> {
+    Request(WireRequest<T>),
+    Cancel {
+        trace_context: trace::Context,
+        request_id: u64,
+    },
+}
+
+#[derive(Deserialize)]
+struct WireRequest<T> {
+    context: WireContext,
+    id: u64,
+    message: T,
+}
+
+#[derive(Deserialize)]
+struct WireContext {
+    deadline: Duration,
+    trace_context: trace::Context,
+}
+
+impl<T> WireClientMessage<T> {
+    fn into_tarpc(self) -> ClientMessage<T> {
+        match self {
+            WireClientMessage::Request(WireRequest {
+                context: wire,
+                id,
+                message,
+            }) => {
+                let mut context = context::current();
+                context.deadline = Instant::now() + clamp_deadline(wire.deadline);
+                context.trace_context = wire.trace_context;
+                ClientMessage::Request(tarpc::Request {
+                    context,
+                    id,
+                    message,
+                })
+            }
+            WireClientMessage::Cancel {
+                trace_context,
+                request_id,
+            } => ClientMessage::Cancel {
+                trace_context,
+                request_id,
+            },
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Deserializer<ClientMessage<T>> for WireCodec {
+    type Error = io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> io::Result<ClientMessage<T>> {
+        self.decode::<WireClientMessage<T>>(src)
+            .map(WireClientMessage::into_tarpc)
+    }
+}
+
+impl<T: DeserializeOwned> Deserializer<tarpc::Response<T>> for WireCodec {
+    type Error = io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> io::Result<tarpc::Response<T>> {
+        self.decode(src)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::MAX_DEADLINE;
+    use crate::protocol::{ObjectServiceRequest, Op, Request};
+
+    fn request(deadline_in: Duration) -> ClientMessage<ObjectServiceRequest> {
+        let mut ctx = context::current();
+        ctx.deadline = Instant::now() + deadline_in;
+        ClientMessage::Request(tarpc::Request {
+            context: ctx,
+            id: 9,
+            message: ObjectServiceRequest::Call {
+                request: Request {
+                    releases: vec![],
+                    op: Op::Ping,
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn requests_round_trip_with_tarpc_layout() {
+        let codec = WireCodec::default();
+        let bytes = codec.encode(&request(Duration::from_secs(5))).expect("encode");
+        // Our mirror decodes what tarpc's own derive encodes...
+        let ours: ClientMessage<ObjectServiceRequest> = codec.decode_client(&bytes);
+        let ClientMessage::Request(req) = ours else {
+            panic!("expected a request")
+        };
+        assert_eq!(req.id, 9);
+        let left = req.context.deadline - Instant::now();
+        assert!(left > Duration::from_secs(4) && left <= Duration::from_secs(5));
+        // ...and cancels too.
+        let cancel: ClientMessage<ObjectServiceRequest> = ClientMessage::Cancel {
+            trace_context: trace::Context::default(),
+            request_id: 3,
+        };
+        let bytes = codec.encode(&cancel).expect("encode");
+        assert!(matches!(
+            codec.decode_client(&bytes),
+            ClientMessage::Cancel { request_id: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn absurd_deadlines_are_clamped_not_panics() {
+        let codec = WireCodec::default();
+        // Hand-build a frame whose deadline is u64::MAX seconds: re-encode with a patched
+        // duration by encoding the mirror layout directly.
+        #[derive(Serialize)]
+        enum Msg {
+            Request {
+                context: (Duration, trace::Context),
+                id: u64,
+                message: ObjectServiceRequest,
+            },
+        }
+        for deadline in [Duration::new(u64::MAX, 999_999_999), Duration::ZERO] {
+            let bytes = codec
+                .encode(&Msg::Request {
+                    context: (deadline, trace::Context::default()),
+                    id: 1,
+                    message: ObjectServiceRequest::Call {
+                        request: Request {
+                            releases: vec![],
+                            op: Op::Ping,
+                        },
+                    },
+                })
+                .expect("encode");
+            let ClientMessage::Request(req) = codec.decode_client(&bytes) else {
+                panic!("expected a request")
+            };
+            let left = req.context.deadline.saturating_duration_since(Instant::now());
+            assert!(left <= MAX_DEADLINE, "{left:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_and_trailing_input_is_an_error() {
+        let codec = WireCodec::new(WireLimits {
+            max_frame_bytes: 64,
+            max_value_depth: 8,
+        });
+        assert!(codec.encode(&vec![0u8; 100]).is_err());
+        let mut bytes = WireCodec::default()
+            .encode(&request(Duration::from_secs(1)))
+            .expect("encode");
+        bytes.push(0);
+        assert!(
+            WireCodec::default()
+                .decode::<WireClientMessage<ObjectServiceRequest>>(&bytes)
+                .is_err()
+        );
+        // A length field claiming 2^60 elements fails on the byte limit, without allocating.
+        let mut huge = vec![252u8];
+        huge.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(codec.decode::<Vec<u8>>(&huge).is_err());
+    }
+
+    impl WireCodec {
+        fn decode_client(&self, bytes: &[u8]) -> ClientMessage<ObjectServiceRequest> {
+            self.decode::<WireClientMessage<ObjectServiceRequest>>(bytes)
+                .expect("decode")
+                .into_tarpc()
+        }
+    }
+}

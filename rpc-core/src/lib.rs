@@ -1,0 +1,50 @@
+//! # rpc-core: the wire contract and data model
+//!
+//! Everything both ends of a connection must agree on, and nothing that does I/O: the dynamic
+//! [`Value`] model with serde conversions, handle ids and descriptors, the structured
+//! [`RemoteError`], the tarpc service definition and its [`Request`]/[`Reply`] envelope, the
+//! hardened [`WireCodec`], the access check on names, and the default limits. Protocol rules
+//! are unit-tested here without a runtime.
+//!
+//! # Layout
+//!
+//! - [`value`]: `Value`, `to_value`, `from_value`, depth-limited decoding.
+//! - [`handle`]: `HandleId`, `HandleDescriptor`, `Release`.
+//! - [`error`]: `RemoteError`, `ErrorKind`, `ValueError`.
+//! - [`protocol`]: the tarpc service (`ObjectService`), `Request`, `Op`, `Reply`, DIR entries.
+//! - [`codec`]: `WireCodec`, bincode with byte, depth and deadline guards.
+//! - [`name`]: `check_name`, the one access check every op calls.
+//! - [`limits`]: default limits and what each one stops.
+//!
+//! # Default limits
+//!
+//! | limit | default |
+//! |---|---|
+//! | frame bytes | 8 MiB ([`limits::DEFAULT_MAX_FRAME_BYTES`]) |
+//! | value depth | 64 ([`limits::DEFAULT_MAX_VALUE_DEPTH`]) |
+//! | handles per session | 65,536 |
+//! | calls in flight per connection | 256 |
+//! | deadline clamp | 1 ms .. 1 h |
+
+pub mod codec;
+pub mod error;
+pub mod handle;
+pub mod limits;
+pub mod name;
+pub mod protocol;
+pub mod value;
+
+pub use codec::{WireCodec, WireLimits};
+pub use error::{ErrorKind, RemoteError, ValueError};
+pub use handle::{HandleDescriptor, HandleId, Release};
+pub use name::check_name;
+pub use protocol::{Args, Member, MemberKind, Op, PROTOCOL_VERSION, Reply, Request, Response};
+pub use value::{Value, from_value, to_value};
+
+/// Re-exports for the code `#[remote]` generates and for the server and client crates; not
+/// part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+    pub use tarpc;
+}

@@ -1,0 +1,56 @@
+//! Default limits shared by both ends of a connection.
+//!
+//! Every limit is a named constant whose doc says which failure it stops; servers and clients
+//! copy them into their configs, where each one can be changed.
+
+use std::time::Duration;
+
+/// Largest frame accepted or sent (8 MiB). Stops memory blow-up from a declared frame length:
+/// a longer frame closes the connection before its body is read.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+
+/// Deepest nesting of a decoded [`Value`](crate::Value) (64 levels). Stops the stack overflow
+/// (a process abort, not a catchable panic) that a few kilobytes of nested lists cause in a
+/// recursive decoder.
+pub const DEFAULT_MAX_VALUE_DEPTH: usize = 64;
+
+/// Handles one session may hold at once (65,536). Stops unbounded growth from a client that
+/// never releases; past it a call that would return a new handle answers `QuotaExceeded`.
+pub const DEFAULT_MAX_HANDLES_PER_SESSION: usize = 65_536;
+
+/// Calls running at once on one connection (256). Over it a call is answered `Overloaded`
+/// at once, with no work done.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 256;
+
+/// Open connections per server (1,024). Stops descriptor exhaustion; excess connections are
+/// closed at accept.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1_024;
+
+/// Open connections per peer IP (64). Stops one host from taking every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// Time a new connection has to complete its first frame (10 s). Stops idle sockets from
+/// holding slots.
+pub const DEFAULT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a started frame has to complete (30 s). Stops slowloris peers.
+pub const DEFAULT_FRAME_PROGRESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shortest deadline a request may carry (1 ms); shorter ones are raised to it.
+pub const MIN_DEADLINE: Duration = Duration::from_millis(1);
+
+/// Longest deadline a request may carry (1 h); longer ones are lowered to it. Stops the
+/// `Instant` overflow panic a huge deadline causes, and calls that pin resources forever.
+/// It is also the client's default per-call timeout: no short default silently kills long calls.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Bytes of message and stack text a remote error may carry (64 KiB); longer text is cut.
+pub const DEFAULT_MAX_ERROR_TEXT: usize = 64 * 1024;
+
+/// Longest member or root name accepted (256 bytes).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// Clamps a requested deadline into [`MIN_DEADLINE`, `MAX_DEADLINE`].
+pub fn clamp_deadline(requested: Duration) -> Duration {
+    requested.clamp(MIN_DEADLINE, MAX_DEADLINE)
+}

@@ -1,0 +1,232 @@
+//! The wire contract: one tarpc service whose single method carries an envelope.
+//!
+//! # Why one method with an `Op` enum
+//!
+//! The seven ops of the seed (GET, SET, DEL, RUN, DIR, ALL, BYE) plus `hello` and `open` could
+//! be seven tarpc methods. They are one method, [`ObjectService::call`], taking a [`Request`]
+//! whose [`Op`] names the operation, because:
+//!
+//! - every request can carry pending [`Release`]s, so dropping a proxy costs no round trip of
+//!   its own (the seed paid one per release);
+//! - tarpc's generated client `unreachable!()`s on a reply of the wrong variant; with one method
+//!   there is one variant, and our own [`Reply`] is matched with an error arm, so a confused or
+//!   hostile server cannot panic a client;
+//! - the protocol is versioned in one place ([`PROTOCOL_VERSION`], checked by `hello`) and a
+//!   raw-frame test client has one shape to build.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RemoteError;
+use crate::handle::{HandleDescriptor, HandleId, Release};
+use crate::value::Value;
+
+/// The protocol version spoken by this build. `hello` with any other version is refused with
+/// `VersionMismatch`: bincode is not self-describing, so peers must agree exactly.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One request: releases to apply first, then one operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// References the client dropped since its last request, applied before `op`.
+    pub releases: Vec<Release>,
+    /// The operation.
+    pub op: Op,
+}
+
+/// Positional and named arguments of a call (the seed's `*L, **D`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Args {
+    /// Positional arguments, in order.
+    pub positional: Vec<Value>,
+    /// Named arguments, in the order given.
+    pub named: Vec<(String, Value)>,
+}
+
+impl Args {
+    /// No arguments.
+    pub fn new() -> Self {
+        Args::default()
+    }
+
+    /// Positional arguments only.
+    pub fn positional(values: Vec<Value>) -> Self {
+        Args {
+            positional: values,
+            named: Vec::new(),
+        }
+    }
+}
+
+/// The operations of the protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// First request of a connection: agree on the protocol version.
+    Hello {
+        /// The client's [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// A free-form client name for the server's log.
+        client: String,
+    },
+    /// Build (per-session root) or fetch (shared root) the root object `root`; the seed's
+    /// `userclass(*L, **D)`. Replies [`Reply::Object`].
+    Open {
+        /// The registered root name.
+        root: String,
+        /// Constructor arguments.
+        args: Args,
+    },
+    /// GET: read a field (data by value) or a method (a callable handle).
+    Get {
+        /// The object.
+        handle: HandleId,
+        /// The member.
+        name: String,
+    },
+    /// SET: write a field, type-checked.
+    Set {
+        /// The object.
+        handle: HandleId,
+        /// The field.
+        name: String,
+        /// The new value.
+        value: Value,
+    },
+    /// DEL: delete an attribute (`Option` fields become `None`).
+    Del {
+        /// The object.
+        handle: HandleId,
+        /// The field.
+        name: String,
+    },
+    /// RUN: call method `name` of the object in one round trip, or, with `name: None`, call
+    /// the object itself (a bound method obtained by GET).
+    Run {
+        /// The object (or callable).
+        handle: HandleId,
+        /// The method, or `None` to call the handle itself.
+        name: Option<String>,
+        /// The arguments.
+        args: Args,
+    },
+    /// DIR: list the public members.
+    Dir {
+        /// The object.
+        handle: HandleId,
+    },
+    /// ALL: copy the object's public data by value.
+    All {
+        /// The object.
+        handle: HandleId,
+    },
+    /// BYE: only apply the request's releases. Errors in them are reported (in other requests
+    /// they are only logged, since the op's own answer takes the reply).
+    Release,
+    /// Liveness check; replies [`Reply::Done`].
+    Ping,
+    /// Server counters for operators and tests; replies [`Reply::Stats`].
+    Stats,
+}
+
+impl Op {
+    /// The op's name as the seed spelled it (`GET`, `RUN`, ...), for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Hello { .. } => "HELLO",
+            Op::Open { .. } => "OPEN",
+            Op::Get { .. } => "GET",
+            Op::Set { .. } => "SET",
+            Op::Del { .. } => "DEL",
+            Op::Run { .. } => "RUN",
+            Op::Dir { .. } => "DIR",
+            Op::All { .. } => "ALL",
+            Op::Release => "BYE",
+            Op::Ping => "PING",
+            Op::Stats => "STATS",
+        }
+    }
+}
+
+/// What kind of member a DIR entry describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberKind {
+    /// A data field: GET and SET (and DEL when optional).
+    Field,
+    /// A field holding a remote object: GET returns a handle.
+    Object,
+    /// A method: RUN by name, or GET for a callable handle.
+    Method,
+}
+
+/// One DIR entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's name.
+    pub name: String,
+    /// Field, object field or method.
+    pub kind: MemberKind,
+    /// `value: i64` for a field, `add(n: i64) -> i64` for a method.
+    pub signature: String,
+    /// The member's doc comment.
+    pub doc: String,
+}
+
+/// What `hello` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The server's [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The server software and version.
+    pub server: String,
+    /// This connection's session id (used in logs and remote error headers).
+    pub session: u64,
+    /// The largest frame the server accepts.
+    pub max_frame_bytes: u64,
+    /// The deepest value the server decodes.
+    pub max_value_depth: u32,
+    /// The names of the roots `open` accepts.
+    pub roots: Vec<String>,
+}
+
+/// Server counters, all current values except the `*_total` ones, which only grow.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStats {
+    /// Open sessions (connections past the allowlist).
+    pub sessions: u64,
+    /// Handles held over all sessions.
+    pub handles: u64,
+    /// Calls running now.
+    pub calls_in_flight: u64,
+    /// Connections refused by the allowlist since start.
+    pub refused_allowlist_total: u64,
+    /// Panics caught in user code since start.
+    pub panics_total: u64,
+    /// Calls answered since start.
+    pub calls_total: u64,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Answer to `hello`.
+    Hello(ServerInfo),
+    /// Data by value (GET of a field, RUN returning data, ALL).
+    Value(Value),
+    /// A new reference to a server object; the client now holds one more count of it.
+    Object(HandleDescriptor),
+    /// Answer to DIR.
+    Members(Vec<Member>),
+    /// Answer to SET, DEL, BYE and ping.
+    Done,
+    /// Answer to `stats`.
+    Stats(ServerStats),
+}
+
+/// The answer to every request.
+pub type Response = Result<Reply, RemoteError>;
+
+/// The tarpc service: one method carrying a [`Request`] (see the module docs for why).
+#[tarpc::service]
+pub trait ObjectService {
+    /// Applies the request's releases, then runs its op.
+    async fn call(request: Request) -> Response;
+}

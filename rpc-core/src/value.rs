@@ -1,0 +1,406 @@
+//! [`Value`]: the dynamic data model that crosses the wire.
+//!
+//! Arguments, field values and results travel as `Value`s. Any `Serialize` type converts into a
+//! `Value` with [`to_value`] and any `DeserializeOwned` type comes back out with [`from_value`],
+//! so typed code never builds a `Value` by hand.
+//!
+//! Decoding a `Value` is depth-limited (see [`decode_depth_limit`]): a recursive enum decoded by
+//! bincode recurses on the thread stack, and a few tens of kilobytes of nested lists would
+//! otherwise overflow it and abort the process.
+
+mod de;
+mod ser;
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::handle::HandleId;
+use crate::limits::DEFAULT_MAX_VALUE_DEPTH;
+
+pub use de::from_value;
+pub use ser::to_value;
+
+/// The name of the newtype struct by which a remote object reference serializes itself.
+///
+/// [`to_value`] turns `serialize_newtype_struct(HANDLE_MARKER, &id_u64)` into
+/// [`Value::Handle`], and [`from_value`] hands a [`Value::Handle`] to a
+/// `deserialize_newtype_struct(HANDLE_MARKER, ..)` call. Client proxies use it so they can be
+/// passed as arguments.
+pub const HANDLE_MARKER: &str = "$rpc::Handle";
+
+/// A dynamically typed value: argument, field, result or whole-object copy.
+///
+/// `Display` reads like the seed library's Python `repr`: `None`, `True`, `'text'`, `[1, 2]`,
+/// `(1, 2)`, `{1: 2}`.
+///
+/// Conversions: [`to_value`] / [`from_value`] for any serde type; `From` for the common scalars.
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
+pub enum Value {
+    /// No value: Rust's `()` and `None`, Python's `None`.
+    #[default]
+    None,
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer; unsigned integers up to `i64::MAX` convert losslessly.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A UTF-8 string (also `char`s and unit enum variants).
+    Str(String),
+    /// A byte string (`serde_bytes`-style byte buffers).
+    Bytes(Vec<u8>),
+    /// A sequence (`Vec`, slices, sets).
+    List(Vec<Value>),
+    /// A fixed-size tuple (Rust tuples, tuple structs, arrays serialized as tuples).
+    Tuple(Vec<Value>),
+    /// An ordered map of key/value pairs (maps, structs, enum variants with data). Keys may be
+    /// any value; structs use `Str` keys named after their fields.
+    Map(Vec<(Value, Value)>),
+    /// A reference to an object that lives on the server, valid within one session.
+    Handle(HandleId),
+}
+
+/// The wire form of [`Value`]: derived, so the encoding is exactly serde's externally tagged
+/// enum, while [`Value`]'s hand-written `Deserialize` adds the depth guard around it. Variant
+/// order and names must match [`Value`]'s derived `Serialize`.
+#[derive(Deserialize)]
+#[serde(rename = "Value")]
+enum ValueRepr {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    List(Vec<Value>),
+    Tuple(Vec<Value>),
+    Map(Vec<(Value, Value)>),
+    Handle(HandleId),
+}
+
+impl From<ValueRepr> for Value {
+    fn from(repr: ValueRepr) -> Self {
+        match repr {
+            ValueRepr::None => Value::None,
+            ValueRepr::Bool(b) => Value::Bool(b),
+            ValueRepr::Int(i) => Value::Int(i),
+            ValueRepr::Float(f) => Value::Float(f),
+            ValueRepr::Str(s) => Value::Str(s),
+            ValueRepr::Bytes(b) => Value::Bytes(b),
+            ValueRepr::List(l) => Value::List(l),
+            ValueRepr::Tuple(t) => Value::Tuple(t),
+            ValueRepr::Map(m) => Value::Map(m),
+            ValueRepr::Handle(h) => Value::Handle(h),
+        }
+    }
+}
+
+thread_local! {
+    /// How many `Value`s are being decoded on this thread, one inside the other.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// The depth past which decoding fails; set by the codec from its limits.
+    static LIMIT: Cell<usize> = const { Cell::new(DEFAULT_MAX_VALUE_DEPTH) };
+}
+
+/// Returns the nesting depth past which decoding a [`Value`] on this thread fails.
+pub fn decode_depth_limit() -> usize {
+    LIMIT.with(Cell::get)
+}
+
+/// Runs `f` with the [`Value`] decoding depth limit set to `limit` on this thread.
+///
+/// The codec wraps every frame it decodes in this call, so the limit configured on a server or
+/// client applies to everything that arrives from its peer.
+pub fn with_decode_depth_limit<R>(limit: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LIMIT.with(|l| l.set(self.0));
+        }
+    }
+    let _restore = Restore(LIMIT.with(|l| l.replace(limit)));
+    f()
+}
+
+/// The message of the decoding error raised past the depth limit; the codec recognises it to
+/// answer `TooDeep` rather than a generic protocol error.
+pub const TOO_DEEP_MESSAGE: &str = "value nested deeper than the decoding limit";
+
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter<E: serde::de::Error>() -> Result<Self, E> {
+        let depth = DEPTH.with(|d| d.get()) + 1;
+        if depth > decode_depth_limit() {
+            return Err(E::custom(format_args!(
+                "{TOO_DEEP_MESSAGE} ({})",
+                decode_depth_limit()
+            )));
+        }
+        DEPTH.with(|d| d.set(depth));
+        Ok(DepthGuard)
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _guard = DepthGuard::enter::<D::Error>()?;
+        ValueRepr::deserialize(deserializer).map(Value::from)
+    }
+}
+
+impl Value {
+    /// A short name of the variant, used in type-mismatch messages (`"int"`, `"str"`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::None => "none",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::List(_) => "list",
+            Value::Tuple(_) => "tuple",
+            Value::Map(_) => "map",
+            Value::Handle(_) => "handle",
+        }
+    }
+
+    /// The nesting depth of this value: scalars are 1, `[1]` is 2.
+    pub fn depth(&self) -> usize {
+        match self {
+            Value::List(items) | Value::Tuple(items) => {
+                1 + items.iter().map(Value::depth).max().unwrap_or(0)
+            }
+            Value::Map(pairs) => {
+                1 + pairs
+                    .iter()
+                    .map(|(k, v)| k.depth().max(v.depth()))
+                    .max()
+                    .unwrap_or(0)
+            }
+            _ => 1,
+        }
+    }
+
+    /// Returns the string if this is a `Str`.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Returns the integer if this is an `Int`.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! from_scalar {
+    ($($t:ty => $variant:ident via $conv:expr),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::$variant($conv(v))
+            }
+        }
+    )*};
+}
+
+from_scalar! {
+    bool => Bool via std::convert::identity,
+    i32 => Int via i64::from,
+    i64 => Int via std::convert::identity,
+    u32 => Int via i64::from,
+    f64 => Float via std::convert::identity,
+    String => Str via std::convert::identity,
+    &str => Str via str::to_owned,
+    Vec<u8> => Bytes via std::convert::identity,
+}
+
+impl From<()> for Value {
+    fn from((): ()) -> Self {
+        Value::None
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Self {
+        Value::List(items)
+    }
+}
+
+fn write_str_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    // Python's repr picks the quote that needs no escaping.
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    f.write_fmt(format_args!("{quote}"))?;
+    for c in s.chars() {
+        match c {
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            c if c == quote => write!(f, "\\{c}")?,
+            c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+            c => f.write_fmt(format_args!("{c}"))?,
+        }
+    }
+    f.write_fmt(format_args!("{quote}"))
+}
+
+fn write_seq(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::None => f.write_str("None"),
+            Value::Bool(true) => f.write_str("True"),
+            Value::Bool(false) => f.write_str("False"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) if x.is_nan() => f.write_str("nan"),
+            Value::Float(x) if x.is_infinite() => {
+                f.write_str(if *x > 0.0 { "inf" } else { "-inf" })
+            }
+            Value::Float(x) if x.fract() == 0.0 && x.abs() < 1e16 => write!(f, "{x:.1}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => write_str_repr(f, s),
+            Value::Bytes(b) => {
+                f.write_str("b'")?;
+                for &byte in b {
+                    match byte {
+                        b'\\' => f.write_str("\\\\")?,
+                        b'\'' => f.write_str("\\'")?,
+                        0x20..=0x7e => write!(f, "{}", byte as char)?,
+                        _ => write!(f, "\\x{byte:02x}")?,
+                    }
+                }
+                f.write_str("'")
+            }
+            Value::List(items) => {
+                f.write_str("[")?;
+                write_seq(f, items)?;
+                f.write_str("]")
+            }
+            Value::Tuple(items) => {
+                f.write_str("(")?;
+                write_seq(f, items)?;
+                if items.len() == 1 {
+                    f.write_str(",")?;
+                }
+                f.write_str(")")
+            }
+            Value::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Handle(id) => write!(f, "<remote object {id}>"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(v: &Value) -> Vec<u8> {
+        bincode::serialize(v).expect("encoding a value into a Vec cannot fail")
+    }
+
+    #[test]
+    fn display_reads_like_python_repr() {
+        let items = Value::List(vec![Value::Tuple(vec![Value::Int(1), Value::Int(2)])]);
+        assert_eq!(items.to_string(), "[(1, 2)]");
+        let map = Value::Map(vec![(Value::Int(1), Value::Int(2))]);
+        assert_eq!(map.to_string(), "{1: 2}");
+        assert_eq!(Value::Str("it's".into()).to_string(), "\"it's\"");
+        assert_eq!(Value::Str("a\nb".into()).to_string(), "'a\\nb'");
+        assert_eq!(Value::Tuple(vec![Value::None]).to_string(), "(None,)");
+        assert_eq!(Value::Float(2.0).to_string(), "2.0");
+        assert_eq!(Value::Bool(true).to_string(), "True");
+        assert_eq!(Value::Bytes(b"a\x00'".to_vec()).to_string(), "b'a\\x00\\''");
+    }
+
+    #[test]
+    fn wire_round_trip() {
+        let v = Value::Map(vec![
+            (Value::Str("a".into()), Value::List(vec![Value::Float(1.5)])),
+            (Value::Int(-3), Value::Handle(HandleId(7))),
+            (Value::Bytes(vec![1, 2]), Value::Tuple(vec![Value::None])),
+        ]);
+        let back: Value = bincode::deserialize(&encode(&v)).expect("round trip");
+        assert_eq!(back, v);
+    }
+
+    fn nested(depth: usize) -> Value {
+        let mut v = Value::Int(0);
+        for _ in 1..depth {
+            v = Value::List(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn decoding_stops_at_the_depth_limit() {
+        let limit = decode_depth_limit();
+        let at_limit = nested(limit);
+        assert_eq!(at_limit.depth(), limit);
+        let ok: Value = bincode::deserialize(&encode(&at_limit)).expect("limit itself is fine");
+        assert_eq!(ok, at_limit);
+        let err = bincode::deserialize::<Value>(&encode(&nested(limit + 1)))
+            .expect_err("one past the limit fails");
+        assert!(err.to_string().contains(TOO_DEEP_MESSAGE), "{err}");
+        // The depth counter is restored after a failure.
+        let again: Value = bincode::deserialize(&encode(&at_limit)).expect("still usable");
+        assert_eq!(again, at_limit);
+    }
+
+    #[test]
+    fn hostile_deep_input_is_an_error_not_a_stack_overflow() {
+        // 100,000 levels of `List([..])`: variant tag 6 then a length of 1, repeated.
+        let mut bytes = Vec::new();
+        for _ in 0..100_000 {
+            bytes.extend_from_slice(&6u32.to_le_bytes());
+            bytes.extend_from_slice(&1u64.to_le_bytes());
+        }
+        let err = bincode::deserialize::<Value>(&bytes).expect_err("too deep");
+        assert!(err.to_string().contains(TOO_DEEP_MESSAGE), "{err}");
+    }
+
+    #[test]
+    fn the_limit_can_be_lowered_per_call() {
+        let v = nested(5);
+        let bytes = encode(&v);
+        assert!(with_decode_depth_limit(4, || bincode::deserialize::<Value>(&bytes)).is_err());
+        assert!(with_decode_depth_limit(5, || bincode::deserialize::<Value>(&bytes)).is_ok());
+        assert_eq!(decode_depth_limit(), DEFAULT_MAX_VALUE_DEPTH);
+    }
+}
