@@ -201,7 +201,9 @@ mod tests {
     #[test]
     fn requests_round_trip_with_tarpc_layout() {
         let codec = WireCodec::default();
-        let bytes = codec.encode(&request(Duration::from_secs(5))).expect("encode");
+        let bytes = codec
+            .encode(&request(Duration::from_secs(5)))
+            .expect("encode");
         // Our mirror decodes what tarpc's own derive encodes...
         let ours: ClientMessage<ObjectServiceRequest> = codec.decode_client(&bytes);
         let ClientMessage::Request(req) = ours else {
@@ -251,7 +253,10 @@ mod tests {
             let ClientMessage::Request(req) = codec.decode_client(&bytes) else {
                 panic!("expected a request")
             };
-            let left = req.context.deadline.saturating_duration_since(Instant::now());
+            let left = req
+                .context
+                .deadline
+                .saturating_duration_since(Instant::now());
             assert!(left <= MAX_DEADLINE, "{left:?}");
         }
     }

@@ -30,6 +30,11 @@ pub use ser::to_value;
 /// passed as arguments.
 pub const HANDLE_MARKER: &str = "$rpc::Handle";
 
+/// The serde name of [`Value`] itself. [`to_value`] and [`from_value`] recognise it so that
+/// converting a `Value` into a `Value` is the identity (a method taking a `Value` parameter
+/// receives the argument as sent), while bincode sees an ordinary externally tagged enum.
+pub(crate) const VALUE_ENUM: &str = "$rpc::Value";
+
 /// A dynamically typed value: argument, field, result or whole-object copy.
 ///
 /// `Display` reads like the seed library's Python `repr`: `None`, `True`, `'text'`, `[1, 2]`,
@@ -37,6 +42,7 @@ pub const HANDLE_MARKER: &str = "$rpc::Handle";
 ///
 /// Conversions: [`to_value`] / [`from_value`] for any serde type; `From` for the common scalars.
 #[derive(Clone, Debug, PartialEq, Serialize, Default)]
+#[serde(rename = "$rpc::Value")]
 pub enum Value {
     /// No value: Rust's `()` and `None`, Python's `None`.
     #[default]
@@ -66,7 +72,7 @@ pub enum Value {
 /// enum, while [`Value`]'s hand-written `Deserialize` adds the depth guard around it. Variant
 /// order and names must match [`Value`]'s derived `Serialize`.
 #[derive(Deserialize)]
-#[serde(rename = "Value")]
+#[serde(rename = "$rpc::Value")]
 enum ValueRepr {
     None,
     Bool(bool),
@@ -402,5 +408,34 @@ mod tests {
         assert!(with_decode_depth_limit(4, || bincode::deserialize::<Value>(&bytes)).is_err());
         assert!(with_decode_depth_limit(5, || bincode::deserialize::<Value>(&bytes)).is_ok());
         assert_eq!(decode_depth_limit(), DEFAULT_MAX_VALUE_DEPTH);
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn converting_a_value_into_a_value_is_the_identity() {
+        let v = Value::Map(vec![
+            (
+                Value::Int(1),
+                Value::Tuple(vec![Value::Str("a".into()), Value::None]),
+            ),
+            (Value::Str("k".into()), Value::Bytes(vec![0, 255])),
+            (
+                Value::Bool(true),
+                Value::List(vec![Value::Float(0.5), Value::Handle(HandleId(4))]),
+            ),
+        ]);
+        assert_eq!(to_value(&v).expect("to"), v);
+        assert_eq!(from_value::<Value>(v.clone()).expect("from"), v);
+        assert_eq!(
+            from_value::<Value>(Value::Int(3)).expect("scalar"),
+            Value::Int(3)
+        );
+        let pair: (Value, i64) =
+            from_value(Value::Tuple(vec![Value::Str("x".into()), Value::Int(2)])).expect("mixed");
+        assert_eq!(pair, (Value::Str("x".into()), 2));
     }
 }
