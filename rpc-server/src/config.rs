@@ -1,0 +1,68 @@
+//! [`ServerConfig`]: every limit and switch of a server, with documented defaults.
+
+use std::time::Duration;
+
+use rpc_core::WireLimits;
+use rpc_core::limits::{
+    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ERROR_TEXT,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION, DEFAULT_MAX_VALUE_DEPTH,
+};
+
+/// Limits and switches of a server. Build with `ServerConfig::default()` and change fields.
+///
+/// Every field's doc states its default, its unit and what happens at the limit.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Largest frame, in bytes, in either direction. Default 8 MiB. A longer inbound frame
+    /// closes the connection before its body is read; a reply that would be longer is answered
+    /// with a `TooLarge` error instead.
+    pub max_frame_bytes: usize,
+    /// Deepest nesting of a decoded value. Default 64. A request nested deeper is refused and
+    /// the connection closed (decoding cannot resume mid-frame); nothing overflows the stack.
+    pub max_value_depth: usize,
+    /// Distinct objects one session may hold. Default 65,536. Past it, an op that would return
+    /// a new handle answers `QuotaExceeded`.
+    pub max_handles_per_session: usize,
+    /// Calls running at once on one connection. Default 256. Over it a call is answered
+    /// `Overloaded` immediately, with no work done.
+    pub max_calls_in_flight: usize,
+    /// Open connections. Default 1,024. Excess connections are closed at accept.
+    pub max_connections: usize,
+    /// Bytes of message, cause and stack text in one remote error. Default 64 KiB; longer text
+    /// is cut and marked.
+    pub max_error_text: usize,
+    /// Whether remote errors carry the server's stack text. Default `true`. Turn it off where
+    /// paths and frame names must not be disclosed to clients.
+    pub stack_text: bool,
+    /// How long `serve_with_shutdown` lets in-flight calls finish after the signal. Default
+    /// 10 s; connections still open after it are closed.
+    pub shutdown_grace: Duration,
+    /// The server name `hello` reports.
+    pub name: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_value_depth: DEFAULT_MAX_VALUE_DEPTH,
+            max_handles_per_session: DEFAULT_MAX_HANDLES_PER_SESSION,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_error_text: DEFAULT_MAX_ERROR_TEXT,
+            stack_text: true,
+            shutdown_grace: Duration::from_secs(10),
+            name: concat!("rpc-server ", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(crate) fn wire_limits(&self) -> WireLimits {
+        WireLimits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_value_depth: self.max_value_depth,
+        }
+    }
+}

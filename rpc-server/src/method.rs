@@ -1,0 +1,91 @@
+//! [`BoundMethod`]: what GET of a method name returns, a callable handle (the seed's
+//! method-wrapper). RUN on it with no name calls the method.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use rpc_core::protocol::Member;
+use rpc_core::{Args, ErrorKind, RemoteError, Value};
+
+use crate::call::{CallContext, Returned};
+use crate::object::{Object, no_such_member};
+
+/// A method of an object, bound to it.
+pub(crate) struct BoundMethod {
+    target: Arc<dyn Object>,
+    name: String,
+}
+
+impl BoundMethod {
+    pub(crate) fn new(target: Arc<dyn Object>, name: &str) -> Self {
+        BoundMethod {
+            target,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Object for BoundMethod {
+    fn type_name(&self) -> &'static str {
+        "method"
+    }
+
+    fn doc(&self) -> &'static str {
+        ""
+    }
+
+    fn members(&self) -> Vec<Member> {
+        Vec::new()
+    }
+
+    fn has_method(&self, _name: &str) -> bool {
+        false
+    }
+
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Returned, RemoteError>> {
+        Box::pin(async move { Err(no_such_member("method", name, "member")) })
+    }
+
+    fn set<'a>(
+        &'a self,
+        name: &'a str,
+        _value: Value,
+        _cx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move { Err(no_such_member("method", name, "field")) })
+    }
+
+    fn del<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move { Err(no_such_member("method", name, "field")) })
+    }
+
+    fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>> {
+        Box::pin(async move {
+            Err(RemoteError::new(
+                ErrorKind::NotCopyable,
+                format!(
+                    "{}.{} is a bound method; it has no by-value form",
+                    self.target.type_name(),
+                    self.name
+                ),
+            ))
+        })
+    }
+
+    fn call(
+        self: Arc<Self>,
+        name: Option<&str>,
+        args: Args,
+        cx: &CallContext,
+    ) -> Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError> {
+        if let Some(name) = name {
+            return Err(no_such_member("method", name, "method"));
+        }
+        Arc::clone(&self.target).call(Some(&self.name), args, cx)
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}

@@ -1,0 +1,320 @@
+//! [`Session`]: one connection's state and the dispatch of every op.
+//!
+//! A request arrives here from the connection task (`server.rs`), applies its releases, checks
+//! the member name with the one access check (`rpc_core::check_name`), looks the handle up in
+//! the session's [`HandleTable`], and runs the op on the object under panic capture.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rpc_core::protocol::{ObjectService, ServerInfo};
+use rpc_core::{
+    ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response, WireCodec,
+    check_name,
+};
+use tarpc::context;
+use tracing::{debug, error, trace, warn};
+
+use crate::call::{CallContext, Returned};
+use crate::handle_table::HandleTable;
+use crate::method::BoundMethod;
+use crate::object::Object;
+use crate::panic::{CatchPanic, PanicReport, catch_sync};
+use crate::server::{Root, ServerShared};
+
+/// One connection's session. Cheap to clone: tarpc clones it for every request.
+#[derive(Clone)]
+pub(crate) struct Session(Arc<SessionState>);
+
+pub(crate) struct SessionState {
+    id: u64,
+    peer: SocketAddr,
+    shared: Arc<ServerShared>,
+    /// Set by a successful `hello`; every other op before it is a protocol error.
+    greeted: AtomicBool,
+    cx: CallContext,
+}
+
+/// Counts a call as in flight for as long as it lives.
+struct InFlight<'a>(&'a ServerShared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a ServerShared) -> Self {
+        shared.counters.calls_in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let counters = &self.0.counters;
+        counters.calls_total.fetch_add(1, Ordering::Relaxed);
+        if counters.calls_in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn new(id: u64, peer: SocketAddr, shared: Arc<ServerShared>) -> Self {
+        let table = Arc::new(HandleTable::new(
+            shared.config.max_handles_per_session,
+            Arc::clone(&shared.counters.handles),
+        ));
+        let cx = CallContext {
+            session_id: id,
+            table,
+            stack_text: shared.config.stack_text,
+        };
+        Session(Arc::new(SessionState {
+            id,
+            peer,
+            shared,
+            greeted: AtomicBool::new(false),
+            cx,
+        }))
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// Releases every handle (the connection ended); returns how many there were.
+    pub(crate) fn close(&self) -> usize {
+        let held = self.0.cx.table.len();
+        self.0.cx.table.clear();
+        held
+    }
+
+    async fn handle(&self, request: Request) -> Response {
+        let s = &self.0;
+        let _in_flight = InFlight::enter(&s.shared);
+        let started = Instant::now();
+        let op = request.op.name();
+        let target = match &request.op {
+            Op::Get { handle, name } | Op::Set { handle, name, .. } | Op::Del { handle, name } => {
+                Some((*handle, Some(name.clone())))
+            }
+            Op::Run { handle, name, .. } => Some((*handle, name.clone())),
+            Op::Dir { handle } | Op::All { handle } => Some((*handle, None)),
+            _ => None,
+        };
+        trace!(session = s.id, ?request, "request");
+        let mut result = self.dispatch(request).await;
+        match &mut result {
+            Ok(reply) => {
+                if let Err(e) = self.check_size(reply) {
+                    result = Err(e);
+                }
+            }
+            Err(_) => {}
+        }
+        if let Err(e) = &mut result {
+            e.session = Some(s.id);
+            if let Some((handle, member)) = &target {
+                if e.object.is_none() {
+                    if let Ok(object) = s.cx.table.get(*handle) {
+                        e.object = Some(object.type_name().to_owned());
+                    }
+                }
+                if e.member.is_none() {
+                    e.member.clone_from(member);
+                }
+            }
+            if !s.shared.config.stack_text {
+                e.stack.clear();
+            }
+            e.truncate_text(s.shared.config.max_error_text);
+        }
+        debug!(
+            session = s.id,
+            op,
+            handle = target.as_ref().map(|t| t.0.0),
+            member = target.as_ref().and_then(|t| t.1.as_deref()),
+            ok = result.is_ok(),
+            micros = started.elapsed().as_micros() as u64,
+            "call"
+        );
+        trace!(session = s.id, ?result, "reply");
+        result
+    }
+
+    fn check_size(&self, reply: &Reply) -> Result<(), RemoteError> {
+        let Reply::Value(_) = reply else {
+            return Ok(());
+        };
+        let limits = self.0.shared.config.wire_limits();
+        // Room for the response envelope around the reply.
+        let budget = limits.max_frame_bytes.saturating_sub(64) as u64;
+        match WireCodec::new(limits).encoded_len(reply) {
+            Ok(len) if len <= budget => Ok(()),
+            _ => Err(RemoteError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "reply is larger than the frame limit of {} bytes",
+                    limits.max_frame_bytes
+                ),
+            )),
+        }
+    }
+
+    fn apply_releases(&self, releases: Vec<Release>) -> Result<(), RemoteError> {
+        let mut first_error = None;
+        for release in releases {
+            if let Err(e) = self.0.cx.table.release(release.handle, release.count) {
+                warn!(session = self.0.id, error = %e, "release refused");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn dispatch(&self, request: Request) -> Response {
+        let s = &self.0;
+        if s.shared.shutting_down.load(Ordering::Relaxed) {
+            return Err(RemoteError::new(
+                ErrorKind::ShuttingDown,
+                "the server is shutting down",
+            ));
+        }
+        let releases = self.apply_releases(request.releases);
+        if !matches!(request.op, Op::Hello { .. }) && !s.greeted.load(Ordering::Acquire) {
+            return Err(RemoteError::new(
+                ErrorKind::Protocol,
+                "the first request of a connection must be hello",
+            ));
+        }
+        let table = &s.cx.table;
+        match request.op {
+            Op::Hello { protocol, client } => {
+                if protocol != PROTOCOL_VERSION {
+                    return Err(RemoteError::new(
+                        ErrorKind::VersionMismatch,
+                        format!(
+                            "client speaks protocol {protocol}, this server speaks {PROTOCOL_VERSION}"
+                        ),
+                    ));
+                }
+                s.greeted.store(true, Ordering::Release);
+                debug!(session = s.id, client, "hello");
+                let config = &s.shared.config;
+                let mut roots: Vec<String> = s.shared.roots.keys().cloned().collect();
+                roots.sort();
+                Ok(Reply::Hello(ServerInfo {
+                    protocol: PROTOCOL_VERSION,
+                    server: config.name.clone(),
+                    session: s.id,
+                    max_frame_bytes: config.max_frame_bytes as u64,
+                    max_value_depth: u32::try_from(config.max_value_depth).unwrap_or(u32::MAX),
+                    roots,
+                }))
+            }
+            Op::Open { root, args } => {
+                check_name(&root)?;
+                let object = match s.shared.roots.get(&root) {
+                    None => {
+                        let mut known: Vec<&str> =
+                            s.shared.roots.keys().map(String::as_str).collect();
+                        known.sort_unstable();
+                        return Err(RemoteError::new(
+                            ErrorKind::NoSuchRoot,
+                            format!("no root named {root:?}; this server has {known:?}"),
+                        ));
+                    }
+                    Some(Root::Shared(object)) => Arc::clone(object),
+                    Some(Root::PerSession(build)) => match catch_sync(|| build(args, &s.cx)) {
+                        Ok(built) => built.map_err(|e| e.at(&root, None))?,
+                        Err(report) => return Err(self.panicked(report).at(&root, None)),
+                    },
+                };
+                Ok(Reply::Object(table.insert(object)?))
+            }
+            Op::Get { handle, name } => {
+                check_name(&name)?;
+                let object = table.get(handle)?;
+                if object.has_method(&name) {
+                    let bound: Arc<dyn Object> = Arc::new(BoundMethod::new(object, &name));
+                    return Ok(Reply::Object(table.insert(bound)?));
+                }
+                let returned = self.guarded(object.get(&name)).await?;
+                self.reply(returned)
+            }
+            Op::Set {
+                handle,
+                name,
+                value,
+            } => {
+                check_name(&name)?;
+                let object = table.get(handle)?;
+                self.guarded(object.set(&name, value, &s.cx)).await?;
+                Ok(Reply::Done)
+            }
+            Op::Del { handle, name } => {
+                check_name(&name)?;
+                let object = table.get(handle)?;
+                self.guarded(object.del(&name)).await?;
+                Ok(Reply::Done)
+            }
+            Op::Run { handle, name, args } => {
+                if let Some(name) = &name {
+                    check_name(name)?;
+                }
+                let object = table.get(handle)?;
+                let started = match catch_sync(|| object.call(name.as_deref(), args, &s.cx)) {
+                    Ok(started) => started?,
+                    Err(report) => return Err(self.panicked(report)),
+                };
+                let returned = self.guarded(started).await?;
+                self.reply(returned)
+            }
+            Op::Dir { handle } => Ok(Reply::Members(table.get(handle)?.members())),
+            Op::All { handle } => {
+                let object = table.get(handle)?;
+                Ok(Reply::Value(self.guarded(object.all()).await?))
+            }
+            Op::Release => releases.map(|()| Reply::Done),
+            Op::Ping => Ok(Reply::Done),
+            Op::Stats => Ok(Reply::Stats(s.shared.stats())),
+        }
+    }
+
+    fn reply(&self, returned: Returned) -> Response {
+        match returned {
+            Returned::Data(value) => Ok(Reply::Value(value)),
+            Returned::Object(object) => Ok(Reply::Object(self.0.cx.table.insert(object)?)),
+        }
+    }
+
+    fn panicked(&self, report: PanicReport) -> RemoteError {
+        let s = &self.0;
+        s.shared.counters.panics.fetch_add(1, Ordering::Relaxed);
+        error!(
+            session = s.id,
+            peer = %s.peer,
+            message = %report.message,
+            location = %report.location,
+            "user code panicked; answered with a Panicked remote error"
+        );
+        report.into_error(s.shared.config.stack_text)
+    }
+
+    /// Runs user code, turning a panic into a `Panicked` error.
+    async fn guarded<T>(
+        &self,
+        work: impl Future<Output = Result<T, RemoteError>>,
+    ) -> Result<T, RemoteError> {
+        match CatchPanic::new(work).await {
+            Ok(result) => result,
+            Err(report) => Err(self.panicked(report)),
+        }
+    }
+}
+
+impl ObjectService for Session {
+    async fn call(self, _ctx: context::Context, request: Request) -> Response {
+        self.handle(request).await
+    }
+}
