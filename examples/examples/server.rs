@@ -36,7 +36,9 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => options.listen = args.next().ok_or("--listen needs an address")?,
-            "--allow" => options.allow.push(args.next().ok_or("--allow needs a pattern")?),
+            "--allow" => options
+                .allow
+                .push(args.next().ok_or("--allow needs a pattern")?),
             "-h" | "--help" => {
                 return Err(
                     "usage: server [--listen ADDR] [--allow PATTERN]... (default 127.0.0.1:1234, loopback only)"

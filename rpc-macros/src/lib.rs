@@ -113,7 +113,12 @@ fn doc_text(attrs: &[Attribute]) -> String {
             },
             _ => None,
         })
-        .map(|line| line.strip_prefix(' ').unwrap_or(&line).trim_end().to_owned())
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
         .collect();
     lines.join("\n").trim().to_owned()
 }
@@ -438,7 +443,8 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         let name = member_name(&method.sig.ident);
         let fn_ident = method.sig.ident.clone();
         let span = method.sig.ident.span();
-        let location = quote_spanned!(span=> ::core::concat!(::core::file!(), ":", ::core::line!()));
+        let location =
+            quote_spanned!(span=> ::core::concat!(::core::file!(), ":", ::core::line!()));
         let params = match params_of(method) {
             Ok(p) => p,
             Err(e) => {
@@ -523,7 +529,10 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         let mutable = receiver.mutability.is_some();
         let is_async = method.sig.asyncness.is_some();
         if is_async && options.blocking {
-            push_error(Error::new(span, "#[remote(blocking)] is for sync methods; an async fn already yields"));
+            push_error(Error::new(
+                span,
+                "#[remote(blocking)] is for sync methods; an async fn already yields",
+            ));
             continue;
         }
 

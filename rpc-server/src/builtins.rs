@@ -62,9 +62,9 @@ fn check_storable(value: &Value, as_key: bool) -> Result<(), RemoteError> {
             ErrorKind::WrongType,
             "remote objects cannot be stored inside a Dict or List; store data",
         )),
-        Value::List(items) | Value::Tuple(items) => items
-            .iter()
-            .try_for_each(|v| check_storable(v, as_key)),
+        Value::List(items) | Value::Tuple(items) => {
+            items.iter().try_for_each(|v| check_storable(v, as_key))
+        }
         Value::Map(pairs) => pairs.iter().try_for_each(|(k, v)| {
             check_storable(k, as_key)?;
             check_storable(v, as_key)
@@ -186,8 +186,8 @@ impl Dict {
     fn update_from(&mut self, source: Value) -> Result<(), RemoteError> {
         match source {
             Value::Map(pairs) => pairs.into_iter().try_for_each(|(k, v)| self.insert(k, v)),
-            Value::List(items) | Value::Tuple(items) => items.into_iter().try_for_each(|item| {
-                match item {
+            Value::List(items) | Value::Tuple(items) => {
+                items.into_iter().try_for_each(|item| match item {
                     Value::Tuple(mut pair) | Value::List(mut pair) if pair.len() == 2 => {
                         let v = pair.pop().unwrap_or_default();
                         let k = pair.pop().unwrap_or_default();
@@ -197,8 +197,8 @@ impl Dict {
                         ErrorKind::BadArguments,
                         format!("expected (key, value) pairs, found {}", other.kind_name()),
                     )),
-                }
-            }),
+                })
+            }
             Value::None => Ok(()),
             other => Err(RemoteError::new(
                 ErrorKind::BadArguments,
@@ -289,7 +289,9 @@ impl Dict {
             }
             "keys" => {
                 a.finish()?;
-                data(Value::List(self.entries.keys().map(|k| k.0.clone()).collect()))
+                data(Value::List(
+                    self.entries.keys().map(|k| k.0.clone()).collect(),
+                ))
             }
             "values" => {
                 a.finish()?;
@@ -315,24 +317,73 @@ impl Dict {
 
 const DICT_METHODS: &[MemberInfo] = &[
     method("clear", "clear()", "Removes every entry."),
-    method("contains", "contains(key)", "Whether `key` is present (Python's `key in d`)."),
-    method("copy", "copy() -> Dict", "A shallow copy, as a new remote Dict."),
-    method("del_item", "del_item(key)", "Removes `key` (Python's `del d[key]`); raises KeyError when missing."),
-    method("get", "get(key, default=None)", "The value under `key`, or `default`."),
-    method("get_item", "get_item(key)", "The value under `key` (Python's `d[key]`); raises KeyError when missing."),
-    method("items", "items() -> [(key, value)]", "The entries as (key, value) tuples, in insertion order."),
+    method(
+        "contains",
+        "contains(key)",
+        "Whether `key` is present (Python's `key in d`).",
+    ),
+    method(
+        "copy",
+        "copy() -> Dict",
+        "A shallow copy, as a new remote Dict.",
+    ),
+    method(
+        "del_item",
+        "del_item(key)",
+        "Removes `key` (Python's `del d[key]`); raises KeyError when missing.",
+    ),
+    method(
+        "get",
+        "get(key, default=None)",
+        "The value under `key`, or `default`.",
+    ),
+    method(
+        "get_item",
+        "get_item(key)",
+        "The value under `key` (Python's `d[key]`); raises KeyError when missing.",
+    ),
+    method(
+        "items",
+        "items() -> [(key, value)]",
+        "The entries as (key, value) tuples, in insertion order.",
+    ),
     method("keys", "keys() -> [key]", "The keys, in insertion order."),
-    method("len", "len() -> int", "The number of entries (Python's `len(d)`)."),
-    method("pop", "pop(key, default=None)", "Removes `key` and returns its value, or `default`; raises KeyError when missing and no default."),
-    method("set_item", "set_item(key, value)", "Sets `key` to `value` (Python's `d[key] = value`)."),
-    method("setdefault", "setdefault(key, default=None)", "The value under `key`, inserting `default` first when missing."),
-    method("update", "update(other)", "Inserts every entry of a map or list of (key, value) pairs."),
-    method("values", "values() -> [value]", "The values, in insertion order."),
+    method(
+        "len",
+        "len() -> int",
+        "The number of entries (Python's `len(d)`).",
+    ),
+    method(
+        "pop",
+        "pop(key, default=None)",
+        "Removes `key` and returns its value, or `default`; raises KeyError when missing and no default.",
+    ),
+    method(
+        "set_item",
+        "set_item(key, value)",
+        "Sets `key` to `value` (Python's `d[key] = value`).",
+    ),
+    method(
+        "setdefault",
+        "setdefault(key, default=None)",
+        "The value under `key`, inserting `default` first when missing.",
+    ),
+    method(
+        "update",
+        "update(other)",
+        "Inserts every entry of a map or list of (key, value) pairs.",
+    ),
+    method(
+        "values",
+        "values() -> [value]",
+        "The values, in insertion order.",
+    ),
 ];
 
 impl RemoteFields for Dict {
     const TYPE_NAME: &'static str = "Dict";
-    const DOC: &'static str = "A dictionary on the server: ordered entries whose keys are any non-float value.";
+    const DOC: &'static str =
+        "A dictionary on the server: ordered entries whose keys are any non-float value.";
     const FIELDS: &'static [MemberInfo] = &[];
 
     fn get_field(&self, _name: &str) -> Option<Result<Returned, RemoteError>> {
@@ -533,16 +584,48 @@ impl List {
 const LIST_METHODS: &[MemberInfo] = &[
     method("append", "append(value)", "Appends `value`."),
     method("clear", "clear()", "Removes every item."),
-    method("contains", "contains(value)", "Whether `value` is an item (Python's `value in l`)."),
-    method("del_item", "del_item(index)", "Removes the item at `index` (negative counts from the end)."),
-    method("extend", "extend(values)", "Appends every item of `values`."),
-    method("get_item", "get_item(index)", "The item at `index` (Python's `l[index]`)."),
-    method("index", "index(value) -> int", "The position of the first item equal to `value`."),
-    method("insert", "insert(index, value)", "Inserts `value` before `index`."),
+    method(
+        "contains",
+        "contains(value)",
+        "Whether `value` is an item (Python's `value in l`).",
+    ),
+    method(
+        "del_item",
+        "del_item(index)",
+        "Removes the item at `index` (negative counts from the end).",
+    ),
+    method(
+        "extend",
+        "extend(values)",
+        "Appends every item of `values`.",
+    ),
+    method(
+        "get_item",
+        "get_item(index)",
+        "The item at `index` (Python's `l[index]`).",
+    ),
+    method(
+        "index",
+        "index(value) -> int",
+        "The position of the first item equal to `value`.",
+    ),
+    method(
+        "insert",
+        "insert(index, value)",
+        "Inserts `value` before `index`.",
+    ),
     method("len", "len() -> int", "The number of items."),
-    method("pop", "pop(index=-1)", "Removes and returns the item at `index` (default: the last)."),
+    method(
+        "pop",
+        "pop(index=-1)",
+        "Removes and returns the item at `index` (default: the last).",
+    ),
     method("reverse", "reverse()", "Reverses the items in place."),
-    method("set_item", "set_item(index, value)", "Replaces the item at `index` (Python's `l[index] = value`)."),
+    method(
+        "set_item",
+        "set_item(index, value)",
+        "Replaces the item at `index` (Python's `l[index] = value`).",
+    ),
 ];
 
 impl RemoteFields for List {

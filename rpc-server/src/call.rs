@@ -188,7 +188,9 @@ impl<'a> ArgReader<'a> {
             .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.take());
         match (positional, named) {
-            (Some(_), Some(_)) => Err(self.bad(format!("got multiple values for argument `{name}`"))),
+            (Some(_), Some(_)) => {
+                Err(self.bad(format!("got multiple values for argument `{name}`")))
+            }
             (p, n) => Ok(p.or(n)),
         }
     }

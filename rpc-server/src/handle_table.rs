@@ -40,7 +40,9 @@ fn address(object: &Arc<dyn Object>) -> usize {
 fn no_such_handle(id: HandleId) -> RemoteError {
     RemoteError::new(
         ErrorKind::NoSuchHandle,
-        format!("handle {id} is not held by this session (never issued, released, or another session's)"),
+        format!(
+            "handle {id} is not held by this session (never issued, released, or another session's)"
+        ),
     )
 }
 
@@ -125,7 +127,10 @@ impl HandleTable {
         let key = address(&self.get(id)?);
         let removed = {
             let by_object = self.by_object.entry(key);
-            let mut entry = self.entries.get_mut(&id).ok_or_else(|| no_such_handle(id))?;
+            let mut entry = self
+                .entries
+                .get_mut(&id)
+                .ok_or_else(|| no_such_handle(id))?;
             if count > entry.count {
                 return Err(RemoteError::new(
                     ErrorKind::OverRelease,
@@ -174,5 +179,97 @@ impl HandleTable {
 impl Drop for HandleTable {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Remote;
+    use crate::{Dict, List};
+
+    fn table(max: usize) -> HandleTable {
+        HandleTable::new(max, Arc::new(AtomicU64::new(0)))
+    }
+
+    #[test]
+    fn same_object_twice_is_same_id_with_count_two() {
+        let t = table(8);
+        let d = Remote::new(Dict::new()).into_object();
+        let a = t.insert(Arc::clone(&d)).expect("insert");
+        let b = t.insert(Arc::clone(&d)).expect("insert again");
+        assert_eq!(a.id, b.id);
+        assert_eq!(t.len(), 1);
+        t.release(a.id, 1).expect("first release");
+        assert!(t.get(a.id).is_ok(), "one reference left");
+        t.release(a.id, 1).expect("second release");
+        assert_eq!(
+            t.get(a.id).err().map(|e| e.kind),
+            Some(ErrorKind::NoSuchHandle)
+        );
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn ids_are_monotonic_and_never_reused() {
+        let t = table(8);
+        let first = t
+            .insert(Remote::new(List::new()).into_object())
+            .expect("insert");
+        t.release(first.id, 1).expect("release");
+        let second = t
+            .insert(Remote::new(List::new()).into_object())
+            .expect("insert");
+        assert!(second.id > first.id);
+    }
+
+    #[test]
+    fn over_release_and_unknown_ids_are_errors_and_change_nothing() {
+        let t = table(8);
+        let d = t
+            .insert(Remote::new(Dict::new()).into_object())
+            .expect("insert");
+        let kind = |r: Result<(), RemoteError>| r.err().map(|e| e.kind);
+        assert_eq!(kind(t.release(d.id, 2)), Some(ErrorKind::OverRelease));
+        assert_eq!(kind(t.release(d.id, 0)), Some(ErrorKind::OverRelease));
+        for id in [0, 999, u64::MAX] {
+            assert_eq!(
+                kind(t.release(HandleId(id), 1)),
+                Some(ErrorKind::NoSuchHandle)
+            );
+        }
+        assert!(t.get(d.id).is_ok(), "the count was not touched");
+        t.release(d.id, 1).expect("the real count still releases");
+    }
+
+    #[test]
+    fn quota_refuses_new_objects_but_not_new_references() {
+        let t = table(2);
+        let a = Remote::new(Dict::new()).into_object();
+        t.insert(Arc::clone(&a)).expect("1");
+        t.insert(Remote::new(Dict::new()).into_object()).expect("2");
+        let third = t.insert(Remote::new(Dict::new()).into_object());
+        assert_eq!(third.err().map(|e| e.kind), Some(ErrorKind::QuotaExceeded));
+        t.insert(a).expect("a known object only gains a count");
+    }
+
+    #[test]
+    fn releasing_to_zero_and_clearing_drop_objects() {
+        let global = Arc::new(AtomicU64::new(0));
+        let t = HandleTable::new(8, Arc::clone(&global));
+        let mut ids = Vec::new();
+        let mut weak = Vec::new();
+        for _ in 0..3 {
+            let object = Remote::new(List::new()).into_object();
+            ids.push(t.insert(Arc::clone(&object)).expect("insert").id);
+            weak.push(Arc::downgrade(&object));
+        }
+        assert_eq!(global.load(Ordering::Relaxed), 3);
+        t.release(ids[0], 1).expect("release");
+        assert!(weak[0].upgrade().is_none(), "released object is gone");
+        assert!(weak[1].upgrade().is_some());
+        t.clear();
+        assert!(weak.iter().all(|w| w.upgrade().is_none()));
+        assert_eq!(global.load(Ordering::Relaxed), 0);
     }
 }

@@ -113,10 +113,9 @@ pub mod __private {
     pub fn set_error(type_name: &str, field: &str, error: ArgError) -> RemoteError {
         match error {
             ArgError::Remote(e) => e,
-            ArgError::Mismatch(text) => RemoteError::new(
-                ErrorKind::WrongType,
-                format!("{type_name}.{field}: {text}"),
-            ),
+            ArgError::Mismatch(text) => {
+                RemoteError::new(ErrorKind::WrongType, format!("{type_name}.{field}: {text}"))
+            }
         }
     }
 
@@ -153,8 +152,7 @@ pub mod __private {
         F: FnOnce(&CallContext) -> Result<Returned, RemoteError> + Send + 'static,
     {
         let stack_text = cx.stack_text;
-        let joined =
-            tokio::task::spawn_blocking(move || crate::panic::catch_sync(|| f(&cx))).await;
+        let joined = tokio::task::spawn_blocking(move || crate::panic::catch_sync(|| f(&cx))).await;
         match joined {
             Ok(Ok(result)) => result,
             Ok(Err(report)) => Err(report.into_error(stack_text)),

@@ -279,7 +279,10 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
             if find(T::METHODS, name) {
                 return Err(RemoteError::new(
                     ErrorKind::ReadOnly,
-                    format!("{}.{name} is a method; methods cannot be deleted", T::TYPE_NAME),
+                    format!(
+                        "{}.{name} is a method; methods cannot be deleted",
+                        T::TYPE_NAME
+                    ),
                 ));
             }
             let mut this = self.lock.write().await;

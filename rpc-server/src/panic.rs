@@ -186,7 +186,9 @@ fn trim_backtrace(text: &str, after_panic: bool) -> String {
         .skip(start)
         .position(|f| {
             let n = name(f);
-            n.starts_with("tokio::runtime") || n.starts_with("std::rt::") || n.starts_with("tarpc::")
+            n.starts_with("tokio::runtime")
+                || n.starts_with("std::rt::")
+                || n.starts_with("tarpc::")
         })
         .map_or(frames.len(), |i| start + i);
     let mut out = String::new();

@@ -19,8 +19,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use rpc_core::protocol::{ObjectService, ServerStats};
 use rpc_core::{Args, RemoteError, WireCodec, check_name};
-use tarpc::server::{BaseChannel, Channel};
 use tarpc::serde_transport;
+use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -115,7 +115,10 @@ pub struct ServerBuilder {
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("roots", &self.roots.iter().map(|r| &r.0).collect::<Vec<_>>())
+            .field(
+                "roots",
+                &self.roots.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            )
             .field("config", &self.config)
             .field("allowlist", &self.allowlist)
             .finish()
@@ -135,10 +138,10 @@ impl ServerBuilder {
         T: RemoteMethods,
         F: Fn(Args, &CallContext) -> Result<T, RemoteError> + Send + Sync + 'static,
     {
-        let factory: Factory = Box::new(move |args, cx| {
-            build(args, cx).map(|value| Remote::new(value).into_object())
-        });
-        self.roots.push((name.to_owned(), Root::PerSession(factory)));
+        let factory: Factory =
+            Box::new(move |args, cx| build(args, cx).map(|value| Remote::new(value).into_object()));
+        self.roots
+            .push((name.to_owned(), Root::PerSession(factory)));
         self
     }
 

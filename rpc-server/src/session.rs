@@ -43,7 +43,10 @@ struct InFlight<'a>(&'a ServerShared);
 
 impl<'a> InFlight<'a> {
     fn enter(shared: &'a ServerShared) -> Self {
-        shared.counters.calls_in_flight.fetch_add(1, Ordering::Relaxed);
+        shared
+            .counters
+            .calls_in_flight
+            .fetch_add(1, Ordering::Relaxed);
         InFlight(shared)
     }
 }
