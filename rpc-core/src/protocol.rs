@@ -16,21 +16,44 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::RemoteError;
+use crate::error::{ErrorKind, RemoteError};
 use crate::handle::{HandleDescriptor, HandleId, Release};
-use crate::value::Value;
+use crate::value::{Value, tolerate_too_deep};
 
 /// The protocol version spoken by this build. `hello` with any other version is refused with
 /// `VersionMismatch`: bincode is not self-describing, so peers must agree exactly.
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// One request: releases to apply first, then one operation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Decoding never fails on a value nested past the depth limit: the request decodes with its
+/// op replaced by [`Op::Rejected`] carrying a `TooDeep` error, so the server answers that
+/// error and the connection stays usable.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Request {
     /// References the client dropped since its last request, applied before `op`.
     pub releases: Vec<Release>,
     /// The operation.
     pub op: Op,
+}
+
+/// [`Request`]'s derived wire form; its `Deserialize` adds the too-deep handling.
+#[derive(Deserialize)]
+#[serde(rename = "Request")]
+struct RequestRepr {
+    releases: Vec<Release>,
+    op: Op,
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (repr, too_deep) = tolerate_too_deep(|| RequestRepr::deserialize(deserializer));
+        let RequestRepr { releases, mut op } = repr?;
+        if let Some(message) = too_deep {
+            op = Op::Rejected(RemoteError::new(ErrorKind::TooDeep, message));
+        }
+        Ok(Request { releases, op })
+    }
 }
 
 /// Positional and named arguments of a call (the seed's `*L, **D`).
@@ -125,6 +148,10 @@ pub enum Op {
     Ping,
     /// Server counters for operators and tests; replies [`Reply::Stats`].
     Stats,
+    /// Never on the wire: what a request decodes to when its op could not be accepted (a
+    /// value nested past the depth limit). The server answers with the error.
+    #[serde(skip)]
+    Rejected(RemoteError),
 }
 
 impl Op {
@@ -142,6 +169,7 @@ impl Op {
             Op::Release => "BYE",
             Op::Ping => "PING",
             Op::Stats => "STATS",
+            Op::Rejected(_) => "REJECTED",
         }
     }
 }
@@ -229,4 +257,50 @@ pub type Response = Result<Reply, RemoteError>;
 pub trait ObjectService {
     /// Applies the request's releases, then runs its op.
     async fn call(request: Request) -> Response;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WireCodec;
+
+    fn nested(depth: usize) -> Value {
+        (1..depth).fold(Value::Int(0), |v, _| Value::List(vec![v]))
+    }
+
+    #[test]
+    fn a_too_deep_argument_rejects_the_op_not_the_frame() {
+        let codec = WireCodec::default();
+        let request = Request {
+            releases: vec![Release {
+                handle: HandleId(3),
+                count: 1,
+            }],
+            op: Op::Set {
+                handle: HandleId(1),
+                name: "value".into(),
+                value: nested(100),
+            },
+        };
+        let decoded: Request = codec
+            .decode(&codec.encode(&request).expect("encode"))
+            .expect("the frame decodes");
+        assert_eq!(decoded.releases, request.releases, "releases survive");
+        let Op::Rejected(err) = decoded.op else {
+            panic!("expected a rejected op, got {:?}", decoded.op)
+        };
+        assert_eq!(err.kind, ErrorKind::TooDeep);
+        let fine = Request {
+            releases: vec![],
+            op: Op::Set {
+                handle: HandleId(1),
+                name: "value".into(),
+                value: nested(10),
+            },
+        };
+        let decoded: Request = codec
+            .decode(&codec.encode(&fine).expect("encode"))
+            .expect("decodes");
+        assert_eq!(decoded, fine);
+    }
 }

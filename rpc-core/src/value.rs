@@ -10,17 +10,18 @@
 
 mod de;
 mod ser;
+mod wire;
 
 use std::cell::Cell;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 
 use crate::handle::HandleId;
 use crate::limits::DEFAULT_MAX_VALUE_DEPTH;
 
 pub use de::from_value;
 pub use ser::to_value;
+pub use wire::tolerate_too_deep;
 
 /// The name of the newtype struct by which a remote object reference serializes itself.
 ///
@@ -30,9 +31,10 @@ pub use ser::to_value;
 /// passed as arguments.
 pub const HANDLE_MARKER: &str = "$rpc::Handle";
 
-/// The serde name of [`Value`] itself. [`to_value`] and [`from_value`] recognise it so that
-/// converting a `Value` into a `Value` is the identity (a method taking a `Value` parameter
-/// receives the argument as sent), while bincode sees an ordinary externally tagged enum.
+/// The serde name of [`Value`] itself: a value serializes as a newtype struct of this name
+/// around its flat token sequence (see `wire.rs`). [`to_value`] and [`from_value`] recognise it
+/// so that converting a `Value` into a `Value` is the identity (a method taking a `Value`
+/// parameter receives the argument as sent).
 pub(crate) const VALUE_ENUM: &str = "$rpc::Value";
 
 /// A dynamically typed value: argument, field, result or whole-object copy.
@@ -41,8 +43,7 @@ pub(crate) const VALUE_ENUM: &str = "$rpc::Value";
 /// `(1, 2)`, `{1: 2}`.
 ///
 /// Conversions: [`to_value`] / [`from_value`] for any serde type; `From` for the common scalars.
-#[derive(Clone, Debug, PartialEq, Serialize, Default)]
-#[serde(rename = "$rpc::Value")]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
     /// No value: Rust's `()` and `None`, Python's `None`.
     #[default]
@@ -68,44 +69,7 @@ pub enum Value {
     Handle(HandleId),
 }
 
-/// The wire form of [`Value`]: derived, so the encoding is exactly serde's externally tagged
-/// enum, while [`Value`]'s hand-written `Deserialize` adds the depth guard around it. Variant
-/// order and names must match [`Value`]'s derived `Serialize`.
-#[derive(Deserialize)]
-#[serde(rename = "$rpc::Value")]
-enum ValueRepr {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    List(Vec<Value>),
-    Tuple(Vec<Value>),
-    Map(Vec<(Value, Value)>),
-    Handle(HandleId),
-}
-
-impl From<ValueRepr> for Value {
-    fn from(repr: ValueRepr) -> Self {
-        match repr {
-            ValueRepr::None => Value::None,
-            ValueRepr::Bool(b) => Value::Bool(b),
-            ValueRepr::Int(i) => Value::Int(i),
-            ValueRepr::Float(f) => Value::Float(f),
-            ValueRepr::Str(s) => Value::Str(s),
-            ValueRepr::Bytes(b) => Value::Bytes(b),
-            ValueRepr::List(l) => Value::List(l),
-            ValueRepr::Tuple(t) => Value::Tuple(t),
-            ValueRepr::Map(m) => Value::Map(m),
-            ValueRepr::Handle(h) => Value::Handle(h),
-        }
-    }
-}
-
 thread_local! {
-    /// How many `Value`s are being decoded on this thread, one inside the other.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// The depth past which decoding fails; set by the codec from its limits.
     static LIMIT: Cell<usize> = const { Cell::new(DEFAULT_MAX_VALUE_DEPTH) };
 }
@@ -133,35 +97,6 @@ pub fn with_decode_depth_limit<R>(limit: usize, f: impl FnOnce() -> R) -> R {
 /// The message of the decoding error raised past the depth limit; the codec recognises it to
 /// answer `TooDeep` rather than a generic protocol error.
 pub const TOO_DEEP_MESSAGE: &str = "value nested deeper than the decoding limit";
-
-struct DepthGuard;
-
-impl DepthGuard {
-    fn enter<E: serde::de::Error>() -> Result<Self, E> {
-        let depth = DEPTH.with(|d| d.get()) + 1;
-        if depth > decode_depth_limit() {
-            return Err(E::custom(format_args!(
-                "{TOO_DEEP_MESSAGE} ({})",
-                decode_depth_limit()
-            )));
-        }
-        DEPTH.with(|d| d.set(depth));
-        Ok(DepthGuard)
-    }
-}
-
-impl Drop for DepthGuard {
-    fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
-    }
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let _guard = DepthGuard::enter::<D::Error>()?;
-        ValueRepr::deserialize(deserializer).map(Value::from)
-    }
-}
 
 impl Value {
     /// A short name of the variant, used in type-mismatch messages (`"int"`, `"str"`, ...).
@@ -389,16 +324,54 @@ mod tests {
         assert_eq!(again, at_limit);
     }
 
+    /// 100,000 levels of `[[..[0]..]]` in the flat wire form: a sequence length, then
+    /// `List(1)` 100,000 times, then `Int(0)` (bincode's fixed-int layout).
+    fn hostile_deep_bytes() -> Vec<u8> {
+        let depth = 100_000u64;
+        let mut bytes = (depth + 1).to_le_bytes().to_vec();
+        for _ in 0..depth {
+            bytes.extend_from_slice(&6u32.to_le_bytes());
+            bytes.extend_from_slice(&1u32.to_le_bytes());
+        }
+        bytes.extend_from_slice(&2u32.to_le_bytes());
+        bytes.extend_from_slice(&0i64.to_le_bytes());
+        bytes
+    }
+
     #[test]
     fn hostile_deep_input_is_an_error_not_a_stack_overflow() {
-        // 100,000 levels of `List([..])`: variant tag 6 then a length of 1, repeated.
-        let mut bytes = Vec::new();
-        for _ in 0..100_000 {
-            bytes.extend_from_slice(&6u32.to_le_bytes());
-            bytes.extend_from_slice(&1u64.to_le_bytes());
-        }
-        let err = bincode::deserialize::<Value>(&bytes).expect_err("too deep");
+        let err = bincode::deserialize::<Value>(&hostile_deep_bytes()).expect_err("too deep");
         assert!(err.to_string().contains(TOO_DEEP_MESSAGE), "{err}");
+    }
+
+    #[test]
+    fn tolerated_too_deep_values_decode_as_none_and_are_reported() {
+        let bytes = hostile_deep_bytes();
+        let (decoded, too_deep) = tolerate_too_deep(|| bincode::deserialize::<Value>(&bytes));
+        assert_eq!(decoded.expect("the frame itself decodes"), Value::None);
+        assert!(too_deep.expect("reported").contains(TOO_DEEP_MESSAGE));
+        // Outside the tolerant scope the same input is an error again.
+        assert!(bincode::deserialize::<Value>(&bytes).is_err());
+        let fine = encode(&Value::List(vec![Value::Int(1)]));
+        let (ok, none) = tolerate_too_deep(|| bincode::deserialize::<Value>(&fine));
+        assert_eq!(ok.expect("decodes"), Value::List(vec![Value::Int(1)]));
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn truncated_and_overlong_token_streams_are_errors() {
+        // `List(3)` with one element, and `Int(1) Int(2)` (two values in one).
+        let mut short = 2u64.to_le_bytes().to_vec();
+        short.extend_from_slice(&6u32.to_le_bytes());
+        short.extend_from_slice(&3u32.to_le_bytes());
+        short.extend_from_slice(&0u32.to_le_bytes());
+        assert!(bincode::deserialize::<Value>(&short).is_err());
+        let mut two = 2u64.to_le_bytes().to_vec();
+        for _ in 0..2 {
+            two.extend_from_slice(&2u32.to_le_bytes());
+            two.extend_from_slice(&1i64.to_le_bytes());
+        }
+        assert!(bincode::deserialize::<Value>(&two).is_err());
     }
 
     #[test]

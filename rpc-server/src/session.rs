@@ -145,11 +145,22 @@ impl Session {
         result
     }
 
+    /// A reply the client could not decode (too big, too deep) becomes an error instead, so
+    /// the connection is never broken by a reply.
     fn check_size(&self, reply: &Reply) -> Result<(), RemoteError> {
-        let Reply::Value(_) = reply else {
+        let Reply::Value(value) = reply else {
             return Ok(());
         };
         let limits = self.0.shared.config.wire_limits();
+        if value.depth() > limits.max_value_depth {
+            return Err(RemoteError::new(
+                ErrorKind::TooDeep,
+                format!(
+                    "reply is nested deeper than the limit of {} levels",
+                    limits.max_value_depth
+                ),
+            ));
+        }
         // Room for the response envelope around the reply.
         let budget = limits.max_frame_bytes.saturating_sub(64) as u64;
         match WireCodec::new(limits).encoded_len(reply) {
@@ -184,7 +195,9 @@ impl Session {
             ));
         }
         let releases = self.apply_releases(request.releases);
-        if !matches!(request.op, Op::Hello { .. }) && !s.greeted.load(Ordering::Acquire) {
+        if !matches!(request.op, Op::Hello { .. } | Op::Rejected(_))
+            && !s.greeted.load(Ordering::Acquire)
+        {
             return Err(RemoteError::new(
                 ErrorKind::Protocol,
                 "the first request of a connection must be hello",
@@ -280,6 +293,7 @@ impl Session {
             }
             Op::Release => releases.map(|()| Reply::Done),
             Op::Ping => Ok(Reply::Done),
+            Op::Rejected(error) => Err(error),
             Op::Stats => Ok(Reply::Stats(s.shared.stats())),
         }
     }

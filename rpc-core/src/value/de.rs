@@ -143,6 +143,10 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, ValueError> {
+        if name == VALUE_ENUM {
+            // A `Value` is being read out of a `Value`: hand over its token sequence.
+            return visitor.visit_newtype_struct(ValueDeserializer(super::wire::token_values(self.0)));
+        }
         if name != HANDLE_MARKER {
             return visitor.visit_newtype_struct(self);
         }
@@ -193,13 +197,10 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        name: &'static str,
+        _name: &'static str,
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        if name == VALUE_ENUM {
-            return visitor.visit_enum(value_parts(self.0));
-        }
         let (variant, payload) = match self.0 {
             Value::Str(variant) => (variant, None),
             Value::Map(pairs) => match <[(Value, Value); 1]>::try_from(pairs) {
@@ -786,34 +787,3 @@ mod tests {
     }
 }
 
-/// Splits a [`Value`] into the variant and payload its own `Deserialize` expects, so
-/// `from_value::<Value>(value) == value`.
-fn value_parts(value: Value) -> EnumDeserializer {
-    let (variant, payload) = match value {
-        Value::None => ("None", None),
-        Value::Bool(_) => ("Bool", Some(value)),
-        Value::Int(_) => ("Int", Some(value)),
-        Value::Float(_) => ("Float", Some(value)),
-        Value::Str(_) => ("Str", Some(value)),
-        Value::Bytes(_) => ("Bytes", Some(value)),
-        Value::List(items) => ("List", Some(Value::List(items))),
-        Value::Tuple(items) => ("Tuple", Some(Value::List(items))),
-        Value::Map(pairs) => (
-            "Map",
-            Some(Value::List(
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| Value::Tuple(vec![k, v]))
-                    .collect(),
-            )),
-        ),
-        Value::Handle(id) => (
-            "Handle",
-            Some(Value::Int(i64::try_from(id.0).unwrap_or(i64::MAX))),
-        ),
-    };
-    EnumDeserializer {
-        variant: variant.to_owned(),
-        payload,
-    }
-}

@@ -151,13 +151,10 @@ impl ser::Serializer for ValueSerializer {
 
     fn serialize_unit_variant(
         self,
-        name: &'static str,
+        _name: &'static str,
         _variant_index: u32,
         variant: &'static str,
     ) -> Result<Value, ValueError> {
-        if name == VALUE_ENUM {
-            return Ok(Value::None);
-        }
         Ok(Value::Str(variant.to_owned()))
     }
 
@@ -167,6 +164,10 @@ impl ser::Serializer for ValueSerializer {
         value: &T,
     ) -> Result<Value, ValueError> {
         let inner = value.serialize(self)?;
+        if name == VALUE_ENUM {
+            // A `Value` serialized itself as its token sequence; rebuild it unchanged.
+            return super::wire::from_token_values(inner);
+        }
         if name != HANDLE_MARKER {
             return Ok(inner);
         }
@@ -183,16 +184,12 @@ impl ser::Serializer for ValueSerializer {
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
-        name: &'static str,
+        _name: &'static str,
         _variant_index: u32,
         variant_name: &'static str,
         value: &T,
     ) -> Result<Value, ValueError> {
-        let payload = value.serialize(self)?;
-        if name == VALUE_ENUM {
-            return value_from_parts(variant_name, payload);
-        }
-        Ok(variant(variant_name, payload))
+        Ok(variant(variant_name, value.serialize(self)?))
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqSerializer, ValueError> {
@@ -642,60 +639,3 @@ mod tests {
     }
 }
 
-/// Rebuilds a [`Value`] from its own serialization (variant name and converted payload), so
-/// `to_value(&value) == value`.
-fn value_from_parts(variant: &str, payload: Value) -> Result<Value, ValueError> {
-    let items = |payload: Value| match payload {
-        Value::List(items) | Value::Tuple(items) => Ok(items),
-        other => Err(ValueError::new(format!(
-            "malformed {variant} value: found {}",
-            other.kind_name()
-        ))),
-    };
-    Ok(match variant {
-        "Bool" | "Int" | "Float" | "Str" => payload,
-        "Bytes" => Value::Bytes(
-            items(payload)?
-                .into_iter()
-                .map(|b| match b {
-                    Value::Int(b) => {
-                        u8::try_from(b).map_err(|_| ValueError::new("byte out of range"))
-                    }
-                    other => Err(ValueError::new(format!(
-                        "byte expected, found {}",
-                        other.kind_name()
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        "List" => Value::List(items(payload)?),
-        "Tuple" => Value::Tuple(items(payload)?),
-        "Map" => Value::Map(
-            items(payload)?
-                .into_iter()
-                .map(|pair| match pair {
-                    Value::Tuple(kv) | Value::List(kv) if kv.len() == 2 => {
-                        let mut kv = kv.into_iter();
-                        Ok((kv.next().unwrap_or_default(), kv.next().unwrap_or_default()))
-                    }
-                    other => Err(ValueError::new(format!(
-                        "map entry expected, found {}",
-                        other.kind_name()
-                    ))),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        "Handle" => match payload {
-            Value::Int(id) => Value::Handle(HandleId(
-                u64::try_from(id).map_err(|_| ValueError::new("negative handle id"))?,
-            )),
-            other => {
-                return Err(ValueError::new(format!(
-                    "handle id expected, found {}",
-                    other.kind_name()
-                )));
-            }
-        },
-        other => return Err(ValueError::new(format!("unknown Value variant {other}"))),
-    })
-}
