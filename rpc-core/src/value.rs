@@ -15,7 +15,6 @@ mod wire;
 use std::cell::Cell;
 use std::fmt;
 
-
 use crate::handle::HandleId;
 use crate::limits::DEFAULT_MAX_VALUE_DEPTH;
 

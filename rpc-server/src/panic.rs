@@ -27,7 +27,6 @@ pub(crate) struct PanicReport {
 impl PanicReport {
     pub(crate) fn into_error(self, stack_text: bool) -> RemoteError {
         let mut e = RemoteError::new(ErrorKind::Panicked, self.message);
-        e.type_name = "panic".to_owned();
         if stack_text {
             e.stack = format!("panicked at {}\n{}", self.location, self.stack);
         }
@@ -61,7 +60,7 @@ pub(crate) fn install_hook() {
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_else(|| "an unknown location".to_owned());
-            let stack = trim_backtrace(&Backtrace::force_capture().to_string(), true);
+            let stack = trim_backtrace(&Backtrace::force_capture().to_string());
             CAPTURED.with(|c| {
                 *c.borrow_mut() = Some(PanicReport {
                     message,
@@ -132,13 +131,13 @@ impl<F: Future> Future for CatchPanic<F> {
 
 /// The server's stack here, trimmed of capture and runtime frames.
 pub(crate) fn stack_here() -> String {
-    trim_backtrace(&Backtrace::force_capture().to_string(), false)
+    trim_backtrace(&Backtrace::force_capture().to_string())
 }
 
-/// Keeps the frames that tell a user something: drops the backtrace and panic machinery at
-/// the top (everything up to the last such frame) and the async runtime's frames at the
-/// bottom, and renumbers.
-fn trim_backtrace(text: &str, after_panic: bool) -> String {
+/// Keeps the frames that tell a user something: the user's code and the server's dispatch.
+/// Drops frames of the standard library, of dependencies (the async runtime, tarpc), of the OS
+/// thread start, and of the capture machinery itself; shortens generic names; renumbers.
+fn trim_backtrace(text: &str) -> String {
     let mut frames: Vec<Vec<&str>> = Vec::new();
     for line in text.lines() {
         let trimmed = line.trim_start();
@@ -151,58 +150,63 @@ fn trim_backtrace(text: &str, after_panic: bool) -> String {
             frame.push(line);
         }
     }
-    let name = |frame: &Vec<&str>| {
-        frame[0]
+    let noise = |frame: &Vec<&str>| {
+        let name = frame[0]
             .trim_start()
             .split_once(": ")
-            .map(|(_, n)| n.to_owned())
-            .unwrap_or_default()
-    };
-    let machinery = |n: &str| {
-        n.starts_with("std::backtrace")
-            || n.starts_with("std::panicking")
-            || n.starts_with("core::panicking")
-            || n.starts_with("std::panic::")
-            || n.contains("rust_begin_unwind")
-            || n.contains("begin_panic")
-            || n.starts_with("rpc_server::panic::")
-            || n.contains("<alloc::boxed::Box<F,A> as core::ops::function::Fn<Args>>::call")
-            || n.starts_with("std::sys::backtrace")
-            || n.contains("__rustc::")
-    };
-    let start = if after_panic {
-        frames
-            .iter()
-            .rposition(|f| machinery(&name(f)))
-            .map_or(0, |i| i + 1)
-    } else {
-        frames
-            .iter()
-            .position(|f| !machinery(&name(f)))
-            .unwrap_or(0)
-    };
-    let end = frames
+            .map_or("", |(_, n)| n);
+        let foreign_location = frame[1..].iter().any(|at| {
+            at.contains("/rustc/")
+                || at.contains("/.cargo/registry/")
+                || at.contains("/.cargo/git/")
+                || at.contains("/nptl/")
+                || at.contains("/sysdeps/")
+                || at.contains("rpc-server/src/panic.rs")
+                || at.contains("rpc-server/src/call.rs")
+        });
+        let foreign_name = [
+            "std::",
+            "core::",
+            "alloc::",
+            "tokio::",
+            "tarpc::",
+            "futures",
+            "tracing::",
+            "__rust",
+            "rust_begin_unwind",
+            "start_thread",
+            "clone3",
+            "__clone",
+            "rpc_server::panic::",
+            "<alloc::",
+            "<core::",
+            "<std::",
+        ]
         .iter()
-        .skip(start)
-        .position(|f| {
-            let n = name(f);
-            n.starts_with("tokio::runtime")
-                || n.starts_with("std::rt::")
-                || n.starts_with("tarpc::")
-        })
-        .map_or(frames.len(), |i| start + i);
+        .any(|prefix| name.starts_with(prefix));
+        foreign_location || foreign_name || (frame.len() == 1 && name.starts_with('{'))
+    };
+    let mut kept: Vec<&Vec<&str>> = frames.iter().filter(|f| !noise(f)).collect();
+    // Runtime frames without debug info trail the stack; they say nothing.
+    while kept.last().is_some_and(|f| f.len() == 1) {
+        kept.pop();
+    }
     let mut out = String::new();
-    for (i, frame) in frames[start..end].iter().enumerate() {
+    for (i, frame) in kept.into_iter().enumerate() {
         let header = frame[0].trim_start();
-        let rest = header.split_once(": ").map_or(header, |(_, n)| n);
-        out.push_str(&format!("{i:4}: {rest}\n"));
+        let name = header.split_once(": ").map_or(header, |(_, n)| n);
+        let name = match name.find('<') {
+            Some(cut) if name.len() > 60 => &name[..cut],
+            _ => name,
+        };
+        out.push_str(&format!("{i:4}: {name}\n"));
         for line in &frame[1..] {
             out.push_str(line);
             out.push('\n');
         }
     }
     if out.is_empty() {
-        out.push_str("(no frames; build with debug info for file and line)\n");
+        out.push_str("(no frames of the application; build with debug info for files and lines)\n");
     }
     out
 }
@@ -229,12 +233,12 @@ mod tests {
     }
 
     #[test]
-    fn trimming_drops_machinery_and_runtime_frames() {
-        let text = "   0: std::backtrace::Backtrace::force_capture\n             at x.rs:1:1\n   1: std::panicking::begin_panic_handler\n   2: user::method\n             at src/user.rs:9:5\n   3: rpc_server::session::Session::run\n   4: tokio::runtime::task::harness::poll\n   5: std::rt::lang_start\n";
-        let out = trim_backtrace(text, true);
+    fn trimming_keeps_application_frames_only() {
+        let text = "   0: std::backtrace::Backtrace::force_capture\n             at /rustc/abc/library/std/src/backtrace.rs:1:1\n   1: stack_here\n             at ./rpc-server/src/panic.rs:9:5\n   2: user::method\n             at src/user.rs:9:5\n   3: {async_fn#0}\n             at ./rpc-server/src/session.rs:12:3\n   4: poll<tarpc::Thing<Very, Long, Generic, Arguments, That, Go, On>>\n             at /root/.cargo/registry/src/x/tarpc-0.38.0/src/server.rs:887:61\n   5: start_thread\n             at ./nptl/pthread_create.c:442:8\n";
+        let out = trim_backtrace(text);
         assert_eq!(
             out,
-            "   0: user::method\n             at src/user.rs:9:5\n   1: rpc_server::session::Session::run\n"
+            "   0: user::method\n             at src/user.rs:9:5\n   1: {async_fn#0}\n             at ./rpc-server/src/session.rs:12:3\n"
         );
     }
 }

@@ -145,7 +145,8 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     ) -> Result<V::Value, ValueError> {
         if name == VALUE_ENUM {
             // A `Value` is being read out of a `Value`: hand over its token sequence.
-            return visitor.visit_newtype_struct(ValueDeserializer(super::wire::token_values(self.0)));
+            return visitor
+                .visit_newtype_struct(ValueDeserializer(super::wire::token_values(self.0)));
         }
         if name != HANDLE_MARKER {
             return visitor.visit_newtype_struct(self);
@@ -786,4 +787,3 @@ mod tests {
         assert_eq!(round_trip(&value), value);
     }
 }
-

@@ -638,4 +638,3 @@ mod tests {
         assert!(err.to_string().contains("without a value"), "{err}");
     }
 }
-

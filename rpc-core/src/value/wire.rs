@@ -353,7 +353,8 @@ impl<'de> Deserialize<'de> for Value {
 /// The tokens of `value` as values, in the shape [`to_value`](super::to_value) gives a
 /// token: `'None'` or `{'Int': 5}`. Used to read a `Value` out of a `Value` unchanged.
 pub(super) fn token_values(value: Value) -> Value {
-    let variant = |name: &str, payload: Value| Value::Map(vec![(Value::Str(name.to_owned()), payload)]);
+    let variant =
+        |name: &str, payload: Value| Value::Map(vec![(Value::Str(name.to_owned()), payload)]);
     let count = |n: usize| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let mut out = Vec::new();
     let mut stack = vec![value];
@@ -365,7 +366,9 @@ pub(super) fn token_values(value: Value) -> Value {
             Value::Float(_) => variant("Float", v),
             Value::Str(_) => variant("Str", v),
             Value::Bytes(_) => variant("Bytes", v),
-            Value::Handle(h) => variant("Handle", Value::Int(i64::try_from(h.0).unwrap_or(i64::MAX))),
+            Value::Handle(h) => {
+                variant("Handle", Value::Int(i64::try_from(h.0).unwrap_or(i64::MAX)))
+            }
             Value::List(items) => {
                 let n = items.len();
                 stack.extend(items.into_iter().rev());

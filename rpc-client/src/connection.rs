@@ -1,0 +1,390 @@
+//! [`Connection`]: one TCP session with a server. Opens it (TCP, framing, `hello`), sends
+//! every request with its deadline and piggybacked releases, and maps transport failures to
+//! [`CallError`]s.
+//!
+//! # Timeouts
+//!
+//! Each call's deadline is `now + timeout`, where `timeout` is the per-call override, else the
+//! proxy's, else the client's default, clamped into
+//! [`MIN_DEADLINE`](rpc_core::limits::MIN_DEADLINE) ..
+//! [`MAX_DEADLINE`](rpc_core::limits::MAX_DEADLINE). The deadline travels with the request and
+//! the server aborts the call when it passes, so a timeout frees the server too.
+//!
+//! # Calls run to completion
+//!
+//! Each call runs in its own task, which the caller's future only waits for. Dropping that
+//! future (a `select!`, an outer `tokio::time::timeout`) therefore never drops the tarpc
+//! future, which would send a `Cancel` and could abort the piggybacked releases on the server;
+//! and a handle in a reply that arrives after the caller stopped waiting still goes through the
+//! release registry and is released.
+
+use std::fmt;
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rpc_core::limits::clamp_deadline;
+use rpc_core::protocol::{ObjectServiceClient, ServerInfo};
+use rpc_core::{
+    ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, WireCodec, WireLimits,
+};
+use tarpc::client::{NewClient, RpcError};
+use tarpc::context;
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio_util::codec::LengthDelimitedCodec;
+
+use crate::error::{CallError, ConnectError, RemoteFailure};
+use crate::release::{HandleRef, MAX_RELEASES_PER_REQUEST, ReleaseQueue, run_release_task};
+
+/// Bytes tarpc's envelope adds around our [`Request`]: message and op tags, request id,
+/// deadline and trace context, all varint-encoded (at most about 52 bytes).
+const ENVELOPE_BYTES: u64 = 64;
+
+/// How long the background task waits for the server to answer one batch of releases.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What [`Connection::open`] needs to know (the fields of
+/// [`ClientBuilder`](crate::ClientBuilder)).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// Default per-call timeout.
+    pub(crate) timeout: Duration,
+    /// Time for TCP connect plus `hello`.
+    pub(crate) connect_timeout: Duration,
+    /// Frame and depth limits for both directions.
+    pub(crate) limits: WireLimits,
+    /// Sent in `hello`.
+    pub(crate) client_name: String,
+}
+
+/// One session with a server, shared by every [`Client`](crate::Client) clone and
+/// [`Proxy`](crate::Proxy) of it. Dropping the last one closes the release queue; the
+/// background task flushes and ends, and tarpc closes the socket once nothing uses it.
+pub(crate) struct Connection {
+    stub: ObjectServiceClient,
+    releases: Arc<ReleaseQueue>,
+    info: ServerInfo,
+    peer: SocketAddr,
+    default_timeout: Duration,
+    /// The largest request the server and this client both accept.
+    frame_limit: u64,
+    /// Measures requests; its own limit is unbounded so it reports the real size.
+    measure: WireCodec,
+}
+
+/// A successful answer, with a returned handle already accounted for in the registry.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Any reply but `Object`.
+    Reply(Reply),
+    /// A handle, registered.
+    Object(Arc<HandleRef>),
+}
+
+impl Connection {
+    /// Connects to `addr`, says `hello`, and starts the release task.
+    pub(crate) async fn open(
+        addr: impl ToSocketAddrs,
+        settings: &Settings,
+    ) -> Result<Arc<Connection>, ConnectError> {
+        let started = Instant::now();
+        let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
+        // Calls are small request/response exchanges: do not wait to coalesce them.
+        stream.set_nodelay(true)?;
+        let peer = stream.peer_addr()?;
+        let framed = LengthDelimitedCodec::builder()
+            .max_frame_length(settings.limits.max_frame_bytes)
+            .new_framed(stream);
+        let transport = tarpc::serde_transport::new(framed, WireCodec::new(settings.limits));
+        let NewClient {
+            client: stub,
+            dispatch,
+        } = ObjectServiceClient::new(tarpc::client::Config::default(), transport);
+        tokio::spawn(async move {
+            match dispatch.await {
+                Ok(()) => tracing::debug!(%peer, "connection closed"),
+                Err(e) => tracing::info!(%peer, error = %chain_text(&e), "connection broken"),
+            }
+        });
+
+        let remaining = settings.connect_timeout.saturating_sub(started.elapsed());
+        let mut ctx = context::current();
+        ctx.deadline = Instant::now() + clamp_deadline(remaining);
+        let hello = Request {
+            releases: Vec::new(),
+            op: Op::Hello {
+                protocol: PROTOCOL_VERSION,
+                client: settings.client_name.clone(),
+            },
+        };
+        let info = match stub.call(ctx, hello).await {
+            Ok(Ok(Reply::Hello(info))) => info,
+            Ok(Ok(other)) => {
+                return Err(ConnectError::Protocol(format!(
+                    "expected server info in answer to hello, got {}",
+                    reply_kind(&other)
+                )));
+            }
+            Ok(Err(remote)) => return Err(ConnectError::Refused(remote)),
+            Err(RpcError::DeadlineExceeded) => return Err(ConnectError::Timeout),
+            Err(RpcError::Shutdown | RpcError::Channel(_) | RpcError::Send(_)) => {
+                tracing::warn!(%peer, "server closed the connection at connect");
+                return Err(ConnectError::Closed { addr: peer });
+            }
+            Err(RpcError::Server(e)) => {
+                return Err(ConnectError::Protocol(format!(
+                    "the server aborted hello: {e}"
+                )));
+            }
+        };
+        if info.protocol != PROTOCOL_VERSION {
+            return Err(ConnectError::Refused(RemoteError::new(
+                ErrorKind::VersionMismatch,
+                format!(
+                    "the server speaks protocol {}, this client {PROTOCOL_VERSION}",
+                    info.protocol
+                ),
+            )));
+        }
+        tracing::info!(
+            %peer,
+            session = info.session,
+            server = %info.server,
+            "connected"
+        );
+
+        let releases = ReleaseQueue::new();
+        tokio::spawn(run_release_task(Arc::clone(&releases), {
+            let stub = stub.clone();
+            move |batch| send_releases(stub.clone(), peer, batch)
+        }));
+        let frame_limit = (settings.limits.max_frame_bytes as u64).min(info.max_frame_bytes);
+        Ok(Arc::new(Connection {
+            stub,
+            releases,
+            info,
+            peer,
+            default_timeout: settings.timeout,
+            frame_limit,
+            measure: WireCodec::new(WireLimits {
+                max_frame_bytes: usize::MAX,
+                max_value_depth: settings.limits.max_value_depth,
+            }),
+        }))
+    }
+
+    /// What the server said in answer to `hello`.
+    pub(crate) fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The server's address.
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends `op` with the pending releases and waits for the answer, at most `timeout` (or
+    /// the connection's default).
+    pub(crate) async fn request(
+        &self,
+        op: Op,
+        timeout: Option<Duration>,
+    ) -> Result<Answer, CallError> {
+        let op_name = op.name();
+        let timeout = clamp_deadline(timeout.unwrap_or(self.default_timeout));
+        let mut request = Request {
+            releases: Vec::new(),
+            op,
+        };
+        // Check the op alone first, so a too-large op never touches the release queue.
+        self.check_size(&request)?;
+        let started = Instant::now();
+        request.releases = tokio::time::timeout(
+            timeout,
+            self.releases.take_for_request(MAX_RELEASES_PER_REQUEST),
+        )
+        .await
+        .map_err(|_| CallError::Timeout { after: timeout })?;
+        if !request.releases.is_empty() && self.check_size(&request).is_err() {
+            // The op fits only without them: the background task sends them instead.
+            self.releases.requeue(mem::take(&mut request.releases));
+        }
+        tracing::debug!(
+            op = op_name,
+            releases = request.releases.len(),
+            ?timeout,
+            "call"
+        );
+        tracing::trace!(op = ?request.op, "call op");
+
+        let mut ctx = context::current();
+        ctx.deadline = started + timeout;
+        let stub = self.stub.clone();
+        let queue = Arc::clone(&self.releases);
+        let task = tokio::spawn(async move {
+            // Kept to put back if the request is never written.
+            let carried: Vec<Release> = request.releases.clone();
+            match stub.call(ctx, request).await {
+                Ok(Ok(Reply::Object(desc))) => Ok(Ok(Answer::Object(queue.receive(desc)))),
+                Ok(Ok(reply)) => Ok(Ok(Answer::Reply(reply))),
+                Ok(Err(remote)) => Ok(Err(remote)),
+                Err(e) => {
+                    if matches!(e, RpcError::Send(_)) {
+                        queue.requeue(carried);
+                    }
+                    Err(e)
+                }
+            }
+        });
+        let outcome = match task.await {
+            Ok(outcome) => outcome,
+            Err(join) if join.is_panic() => {
+                tracing::error!(op = op_name, "the call task panicked");
+                return Err(CallError::Protocol(format!(
+                    "the {op_name} call task panicked"
+                )));
+            }
+            // The runtime is shutting down.
+            Err(_) => return Err(CallError::Disconnected),
+        };
+        match outcome {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(remote)) => Err(self.remote_error(remote, op_name)),
+            Err(e) => Err(self.rpc_error(e, op_name, timeout)),
+        }
+    }
+
+    /// The error for a reply variant that does not fit `op_name`. A handle in it is released
+    /// when `answer` is dropped.
+    pub(crate) fn unexpected(op_name: &str, answer: &Answer) -> CallError {
+        let kind = match answer {
+            Answer::Reply(reply) => reply_kind(reply),
+            Answer::Object(_) => "an object",
+        };
+        CallError::Protocol(format!("unexpected reply to {op_name}: {kind}"))
+    }
+
+    fn check_size(&self, request: &Request) -> Result<(), CallError> {
+        let bytes = self
+            .measure
+            .encoded_len(request)
+            .map_err(|e| CallError::Protocol(format!("cannot encode the request: {e}")))?
+            .saturating_add(ENVELOPE_BYTES);
+        if bytes > self.frame_limit {
+            return Err(CallError::TooLarge {
+                bytes,
+                limit: self.frame_limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn remote_error(&self, mut error: RemoteError, op: &'static str) -> CallError {
+        if error.session.is_none() {
+            error.session = Some(self.info.session);
+        }
+        CallError::Remote(Box::new(RemoteFailure {
+            error,
+            server: self.peer,
+            op,
+        }))
+    }
+
+    fn rpc_error(&self, e: RpcError, op: &'static str, timeout: Duration) -> CallError {
+        match e {
+            RpcError::DeadlineExceeded => CallError::Timeout { after: timeout },
+            RpcError::Shutdown | RpcError::Channel(_) => CallError::Disconnected,
+            RpcError::Send(e) => {
+                let text = chain_text(&*e);
+                if text.to_ascii_lowercase().contains("size limit") {
+                    CallError::TooLarge {
+                        bytes: 0,
+                        limit: self.frame_limit,
+                    }
+                } else {
+                    CallError::Protocol(format!("cannot send the request: {text}"))
+                }
+            }
+            RpcError::Server(e) if e.kind == io::ErrorKind::WouldBlock => {
+                self.remote_error(RemoteError::new(ErrorKind::Overloaded, e.detail), op)
+            }
+            RpcError::Server(e) => {
+                CallError::Protocol(format!("the server aborted the request: {e}"))
+            }
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.releases.close();
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .field("session", &self.info.session)
+            .field("server", &self.info.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends one batch of releases and waits for the answer; never dropped while in flight.
+async fn send_releases(stub: ObjectServiceClient, peer: SocketAddr, batch: Vec<Release>) {
+    let count = batch.len();
+    let mut ctx = context::current();
+    ctx.deadline = Instant::now() + RELEASE_TIMEOUT;
+    let request = Request {
+        releases: batch,
+        op: Op::Release,
+    };
+    match stub.call(ctx, request).await {
+        Ok(Ok(Reply::Done)) => tracing::debug!(%peer, count, "releases sent"),
+        Ok(Ok(other)) => tracing::warn!(
+            %peer,
+            count,
+            reply = reply_kind(&other),
+            "unexpected reply to a release"
+        ),
+        Ok(Err(remote)) => tracing::warn!(%peer, count, error = %remote, "release failed"),
+        // The session is gone, and the server freed all its handles with it.
+        Err(RpcError::Shutdown | RpcError::Channel(_)) => {
+            tracing::debug!(%peer, count, "releases not sent: connection closed");
+        }
+        Err(e) => tracing::warn!(%peer, count, error = %chain_text(&e), "releases not sent"),
+    }
+}
+
+/// A short name of a reply variant, for error messages.
+fn reply_kind(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Hello(_) => "server info",
+        Reply::Value(_) => "a value",
+        Reply::Object(_) => "an object",
+        Reply::Members(_) => "a member list",
+        Reply::Done => "done",
+        Reply::Stats(_) => "server stats",
+    }
+}
+
+/// `error: cause: cause`, the whole `source()` chain on one line.
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        // Wrappers often repeat their source's text; print it once.
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
