@@ -107,13 +107,10 @@ impl Session {
         };
         trace!(session = s.id, ?request, "request");
         let mut result = self.dispatch(request).await;
-        match &mut result {
-            Ok(reply) => {
-                if let Err(e) = self.check_size(reply) {
-                    result = Err(e);
-                }
+        if let Ok(reply) = &result {
+            if let Err(e) = self.check_size(reply) {
+                result = Err(e);
             }
-            Err(_) => {}
         }
         if let Err(e) = &mut result {
             e.session = Some(s.id);

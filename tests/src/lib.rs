@@ -40,6 +40,7 @@ pub async fn connect_from(source: &str, server: SocketAddr) -> io::Result<TcpStr
     socket.connect(server).await
 }
 
+#[allow(clippy::large_enum_variant)] // built once per test frame, never stored
 /// The wire form of a request with an explicit relative deadline, encoded exactly as tarpc's
 /// client encodes `ClientMessage::Request`.
 #[derive(Serialize)]
