@@ -26,6 +26,8 @@
 //! | calls in flight per connection | 256 |
 //! | deadline clamp | 1 ms .. 1 h |
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod error;
 pub mod handle;

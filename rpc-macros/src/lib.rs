@@ -14,6 +14,8 @@
 //!   `#[remote(blocking)]` runs a sync method on the blocking pool, `#[remote(skip)]` hides a
 //!   public method. Private methods are never exposed; names starting with `_` never are.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{ToTokens, quote, quote_spanned};

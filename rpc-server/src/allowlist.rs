@@ -70,9 +70,11 @@ pub enum AllowlistError {
 
 /// A set of address patterns a peer must match to be served.
 ///
-/// A peer is allowed when any pattern matches it. See the [module docs](self) for the
-/// pattern kinds and for how IPv4-mapped IPv6 addresses are treated. The default is
-/// [`Allowlist::loopback`].
+/// A peer is allowed when any pattern matches it. Patterns are CIDR networks (`10.0.0.0/8`,
+/// `fe80::/10`), plain addresses (`::1`) or globs on the address text with the seed's
+/// `fnmatch` semantics (`127.0.0.*`, `192.168.1.?`, `10.0.[0-3].*`); an IPv4-mapped IPv6
+/// peer (`::ffff:127.0.0.1`) is matched as its IPv4 address. A malformed pattern is an error
+/// at construction. The default is [`Allowlist::loopback`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowlist {
     rules: Vec<Rule>,

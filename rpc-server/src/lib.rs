@@ -60,6 +60,8 @@
 //! in flight per connection (then `Overloaded`), 1,024 connections, 64 KiB of error text,
 //! 10 s shutdown grace, deadlines clamped to 1 ms .. 1 h.
 
+#![warn(missing_docs)]
+
 mod allowlist;
 mod builtins;
 mod call;
