@@ -15,7 +15,7 @@
 //! `RUST_LOG=rpc_server=debug` to see one line per request) to change what is logged.
 //! Ctrl-C shuts it down gracefully.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use rpc_examples::demo_server;
@@ -58,6 +58,7 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let options = match parse_args() {
         Ok(options) => options,

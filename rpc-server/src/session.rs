@@ -97,6 +97,7 @@ impl Session {
         let _in_flight = InFlight::enter(&s.shared);
         let started = Instant::now();
         let op = request.op.name();
+        let releases = request.releases.len();
         let target = match &request.op {
             Op::Get { handle, name } | Op::Set { handle, name, .. } | Op::Del { handle, name } => {
                 Some((*handle, Some(name.clone())))
@@ -134,6 +135,7 @@ impl Session {
             op,
             handle = target.as_ref().map(|t| t.0.0),
             member = target.as_ref().and_then(|t| t.1.as_deref()),
+            releases,
             ok = result.is_ok(),
             micros = started.elapsed().as_micros() as u64,
             "call"
