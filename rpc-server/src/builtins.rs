@@ -384,25 +384,6 @@ impl RemoteFields for Dict {
     const TYPE_NAME: &'static str = "Dict";
     const DOC: &'static str =
         "A dictionary on the server: ordered entries whose keys are any non-float value.";
-    const FIELDS: &'static [MemberInfo] = &[];
-
-    fn get_field(&self, _name: &str) -> Option<Result<Returned, RemoteError>> {
-        None
-    }
-
-    fn set_field(
-        &mut self,
-        _name: &str,
-        _value: Value,
-        _cx: &CallContext,
-    ) -> Option<Result<(), RemoteError>> {
-        None
-    }
-
-    fn del_field(&mut self, _name: &str) -> Option<Result<(), RemoteError>> {
-        None
-    }
-
     fn all_fields(&self) -> Result<Value, RemoteError> {
         Ok(Value::Map(
             self.entries
@@ -631,25 +612,6 @@ const LIST_METHODS: &[MemberInfo] = &[
 impl RemoteFields for List {
     const TYPE_NAME: &'static str = "List";
     const DOC: &'static str = "A list on the server.";
-    const FIELDS: &'static [MemberInfo] = &[];
-
-    fn get_field(&self, _name: &str) -> Option<Result<Returned, RemoteError>> {
-        None
-    }
-
-    fn set_field(
-        &mut self,
-        _name: &str,
-        _value: Value,
-        _cx: &CallContext,
-    ) -> Option<Result<(), RemoteError>> {
-        None
-    }
-
-    fn del_field(&mut self, _name: &str) -> Option<Result<(), RemoteError>> {
-        None
-    }
-
     fn all_fields(&self) -> Result<Value, RemoteError> {
         Ok(Value::List(self.items.clone()))
     }

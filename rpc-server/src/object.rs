@@ -58,20 +58,29 @@ pub trait RemoteFields: Send + Sync + Sized + 'static {
     const TYPE_NAME: &'static str;
     /// The type's doc comment.
     const DOC: &'static str;
-    /// The public fields.
-    const FIELDS: &'static [MemberInfo];
+    /// The public fields (default: none).
+    const FIELDS: &'static [MemberInfo] = &[];
 
-    /// GET of a field; `None` when `name` is not a field.
-    fn get_field(&self, name: &str) -> Option<Result<Returned, RemoteError>>;
-    /// SET of a field; `None` when `name` is not a field.
+    /// GET of a field; `None` when `name` is not a field (the default: no fields).
+    fn get_field(&self, name: &str) -> Option<Result<Returned, RemoteError>> {
+        let _ = name;
+        None
+    }
+    /// SET of a field; `None` when `name` is not a field (the default: no fields).
     fn set_field(
         &mut self,
         name: &str,
         value: Value,
         cx: &CallContext,
-    ) -> Option<Result<(), RemoteError>>;
-    /// DEL of a field; `None` when `name` is not a field.
-    fn del_field(&mut self, name: &str) -> Option<Result<(), RemoteError>>;
+    ) -> Option<Result<(), RemoteError>> {
+        let _ = (name, value, cx);
+        None
+    }
+    /// DEL of a field; `None` when `name` is not a field (the default: no fields).
+    fn del_field(&mut self, name: &str) -> Option<Result<(), RemoteError>> {
+        let _ = name;
+        None
+    }
     /// ALL: the public data fields by value.
     ///
     /// # Errors
