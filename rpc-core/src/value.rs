@@ -114,21 +114,27 @@ impl Value {
         }
     }
 
-    /// The nesting depth of this value: scalars are 1, `[1]` is 2.
+    /// The nesting depth of this value: scalars are 1, `[1]` is 2. Computed without
+    /// recursion, so any value can be measured.
     pub fn depth(&self) -> usize {
-        match self {
-            Value::List(items) | Value::Tuple(items) => {
-                1 + items.iter().map(Value::depth).max().unwrap_or(0)
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((value, level)) = stack.pop() {
+            deepest = deepest.max(level);
+            match value {
+                Value::List(items) | Value::Tuple(items) => {
+                    stack.extend(items.iter().map(|v| (v, level + 1)));
+                }
+                Value::Map(pairs) => {
+                    for (k, v) in pairs {
+                        stack.push((k, level + 1));
+                        stack.push((v, level + 1));
+                    }
+                }
+                _ => {}
             }
-            Value::Map(pairs) => {
-                1 + pairs
-                    .iter()
-                    .map(|(k, v)| k.depth().max(v.depth()))
-                    .max()
-                    .unwrap_or(0)
-            }
-            _ => 1,
         }
+        deepest
     }
 
     /// Returns the string if this is a `Str`.

@@ -25,6 +25,9 @@ use crate::object::Object;
 use crate::panic::{CatchPanic, PanicReport, catch_sync};
 use crate::server::{Root, ServerShared};
 
+/// Bytes tarpc's response envelope (request id, result tags) adds around a reply, at most.
+const ENVELOPE_BYTES: usize = 64;
+
 /// One connection's session. Cheap to clone: tarpc clones it for every request.
 #[derive(Clone)]
 pub(crate) struct Session(Arc<SessionState>);
@@ -128,7 +131,7 @@ impl Session {
             if !s.shared.config.stack_text {
                 e.stack.clear();
             }
-            e.truncate_text(s.shared.config.max_error_text);
+            self.fit_error(e);
         }
         debug!(
             session = s.id,
@@ -160,8 +163,7 @@ impl Session {
                 ),
             ));
         }
-        // Room for the response envelope around the reply.
-        let budget = limits.max_frame_bytes.saturating_sub(64) as u64;
+        let budget = limits.max_frame_bytes.saturating_sub(ENVELOPE_BYTES) as u64;
         match WireCodec::new(limits).encoded_len(reply) {
             Ok(len) if len <= budget => Ok(()),
             _ => Err(RemoteError::new(
@@ -171,6 +173,33 @@ impl Session {
                     limits.max_frame_bytes
                 ),
             )),
+        }
+    }
+
+    /// Cuts an error's text to the configured size, and further until the whole error fits
+    /// in a frame: an error reply must never be the thing that breaks the connection.
+    fn fit_error(&self, e: &mut RemoteError) {
+        let config = &self.0.shared.config;
+        let limits = config.wire_limits();
+        let codec = WireCodec::new(limits);
+        let frame_budget = limits.max_frame_bytes.saturating_sub(ENVELOPE_BYTES) as u64;
+        let mut text_budget = config.max_error_text;
+        loop {
+            e.truncate_text(text_budget);
+            match codec.encoded_len(&Err::<Reply, _>(&*e)) {
+                Ok(len) if len <= frame_budget => return,
+                _ if text_budget == 0 => {
+                    // Names alone overflow a tiny frame: keep only the kind.
+                    e.type_name.clear();
+                    e.object = None;
+                    e.member = None;
+                    e.chain.clear();
+                    e.stack.clear();
+                    e.message.clear();
+                    return;
+                }
+                _ => text_budget /= 2,
+            }
         }
     }
 
