@@ -226,7 +226,7 @@ mod tests {
         error.session = Some(7);
         CallError::Remote(Box::new(RemoteFailure {
             error,
-            server: "127.0.0.1:1234".parse().expect("a literal address"),
+            server: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
             op: "RUN",
         }))
     }
@@ -241,7 +241,7 @@ mod tests {
                 "RUN Counter.add failed on the server: raised std::io::Error: boom",
                 "  caused by: disk full",
                 "  caused by: device gone",
-                "--- remote stack (server 127.0.0.1:1234, session 7, Counter.add) ---",
+                "--- remote stack (server 127.0.0.1:9, session 7, Counter.add) ---",
                 "0: counter::add",
                 "   at src/counter.rs:12",
                 "--- end of remote stack ---",

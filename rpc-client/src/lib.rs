@@ -12,13 +12,18 @@
 //! `Debug`, so `?` in `main` shows it) prints the server's message, cause chain and stack
 //! text under a `--- remote stack (server .., session .., Type.member) ---` header.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = rpc_client::Client::connect("127.0.0.1:4000").await?;
-//! let counter = client.open("Counter", (10,)).await?;
-//! let total: i64 = counter.call_as("add", (5,)).await?;
-//! let value: i64 = counter.get_as("value").await?;
-//! assert_eq!(total, value);
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // A server with the built-in Dict as root `dict`, on a free loopback port.
+//! # let server = rpc_server::Server::builder().root::<rpc_server::Dict>("dict").build()?;
+//! # let running = server.spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+//! # let addr = running.local_addr();
+//! let client = rpc_client::Client::connect(addr).await?;
+//! let d = client.open("dict", ()).await?;
+//! d.call("set_item", (1, 2)).await?;
+//! assert_eq!(d.call_as::<i64>("get_item", (1,)).await?, 2);
+//! assert_eq!(d.all().await?.to_string(), "{1: 2}");
 //! # Ok(())
 //! # }
 //! ```
