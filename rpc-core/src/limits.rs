@@ -36,6 +36,14 @@ pub const DEFAULT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a started frame has to complete (30 s). Stops slowloris peers.
 pub const DEFAULT_FRAME_PROGRESS_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Time a reply may wait on a peer that does not read (30 s). Stops output piling up for a
+/// client that pipelines calls and never reads.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// TCP keepalive idle time (60 s): after it the kernel probes a silent peer, so a dead
+/// peer's session and handles are released.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// Shortest deadline a request may carry (1 ms); shorter ones are raised to it.
 pub const MIN_DEADLINE: Duration = Duration::from_millis(1);
 

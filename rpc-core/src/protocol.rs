@@ -226,6 +226,13 @@ pub struct ServerStats {
     pub calls_in_flight: u64,
     /// Connections refused by the allowlist since start.
     pub refused_allowlist_total: u64,
+    /// Connections refused because the server was full (`max_connections`) since start.
+    pub refused_full_total: u64,
+    /// Connections refused because their IP held `max_connections_per_ip` since start.
+    pub refused_per_ip_total: u64,
+    /// Connections closed for stalling (no first frame, a stalled frame, a blocked write)
+    /// since start.
+    pub stalled_total: u64,
     /// Panics caught in user code since start.
     pub panics_total: u64,
     /// Calls answered since start.

@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use rpc_core::WireLimits;
+
+use crate::connection_clock::ClockLimits;
 use rpc_core::limits::{
-    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ERROR_TEXT,
-    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION, DEFAULT_MAX_VALUE_DEPTH,
+    DEFAULT_FIRST_FRAME_TIMEOUT, DEFAULT_FRAME_PROGRESS_TIMEOUT, DEFAULT_KEEPALIVE,
+    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION,
+    DEFAULT_MAX_VALUE_DEPTH, DEFAULT_WRITE_TIMEOUT,
 };
 
 /// Limits and switches of a server. Build with `ServerConfig::default()` and change fields.
@@ -27,8 +31,27 @@ pub struct ServerConfig {
     /// Calls running at once on one connection. Default 256. Over it a call is answered
     /// `Overloaded` immediately, with no work done.
     pub max_calls_in_flight: usize,
-    /// Open connections. Default 1,024. Excess connections are closed at accept.
+    /// Open connections. Default 1,024. Excess connections are closed at accept, before a
+    /// byte is read, so a flood cannot exhaust the server's file descriptors.
     pub max_connections: usize,
+    /// Open connections from one peer IP (an IPv4-mapped IPv6 peer counts as its IPv4
+    /// address). Default 64. Excess connections from that IP are closed at accept, so one host
+    /// cannot take every slot.
+    pub max_connections_per_ip: usize,
+    /// Time a new connection has to complete its first frame. Default 10 s. Past it the
+    /// connection is closed: idle sockets cannot hold slots.
+    pub first_frame_timeout: Duration,
+    /// Time a started frame has to complete. Default 30 s. Past it the connection is closed:
+    /// a peer sending a frame byte by byte, or all but its last bytes, cannot pin the memory
+    /// of a declared 8 MiB frame. A connection idle between frames is not affected.
+    pub frame_progress_timeout: Duration,
+    /// Time a reply may wait on a peer that does not read. Default 30 s. Past it the
+    /// connection is closed, so pipelined calls with large replies cannot pile up output.
+    pub write_timeout: Duration,
+    /// TCP keepalive idle time: after this long without traffic the kernel probes the peer
+    /// (every 10 s, 3 times), and a dead peer's connection closes, releasing its session and
+    /// handles. Default 60 s; `None` leaves the system default (usually off).
+    pub keepalive: Option<Duration>,
     /// Bytes of message, cause and stack text in one remote error. Default 64 KiB; longer text
     /// is cut and marked.
     pub max_error_text: usize,
@@ -50,6 +73,11 @@ impl Default for ServerConfig {
             max_handles_per_session: DEFAULT_MAX_HANDLES_PER_SESSION,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            first_frame_timeout: DEFAULT_FIRST_FRAME_TIMEOUT,
+            frame_progress_timeout: DEFAULT_FRAME_PROGRESS_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            keepalive: Some(DEFAULT_KEEPALIVE),
             max_error_text: DEFAULT_MAX_ERROR_TEXT,
             stack_text: true,
             shutdown_grace: Duration::from_secs(10),
@@ -59,6 +87,14 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    pub(crate) fn clock_limits(&self) -> ClockLimits {
+        ClockLimits {
+            first_frame: self.first_frame_timeout,
+            frame_progress: self.frame_progress_timeout,
+            write: self.write_timeout,
+        }
+    }
+
     pub(crate) fn wire_limits(&self) -> WireLimits {
         WireLimits {
             max_frame_bytes: self.max_frame_bytes,

@@ -62,10 +62,12 @@
 
 #![warn(missing_docs)]
 
+mod admission;
 mod allowlist;
 mod builtins;
 mod call;
 mod config;
+mod connection_clock;
 mod handle_table;
 mod method;
 mod object;

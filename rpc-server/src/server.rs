@@ -22,16 +22,18 @@ use rpc_core::{Args, RemoteError, WireCodec, check_name};
 use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::LengthDelimitedCodec;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, Refusal, Ticket};
 use crate::allowlist::Allowlist;
 use crate::call::CallContext;
 use crate::config::ServerConfig;
+use crate::connection_clock::ClockedStream;
 use crate::object::{Object, Remote, RemoteMethods};
 use crate::panic::install_hook;
 use crate::session::Session;
@@ -54,7 +56,9 @@ pub(crate) struct Counters {
     pub(crate) calls_in_flight: AtomicU64,
     pub(crate) calls_total: AtomicU64,
     pub(crate) refused_allowlist: AtomicU64,
-    pub(crate) refused_capacity: AtomicU64,
+    pub(crate) refused_full: AtomicU64,
+    pub(crate) refused_per_ip: AtomicU64,
+    pub(crate) stalled: AtomicU64,
     pub(crate) panics: AtomicU64,
 }
 
@@ -78,6 +82,9 @@ impl ServerShared {
             handles: c.handles.load(Ordering::Relaxed),
             calls_in_flight: c.calls_in_flight.load(Ordering::Relaxed),
             refused_allowlist_total: c.refused_allowlist.load(Ordering::Relaxed),
+            refused_full_total: c.refused_full.load(Ordering::Relaxed),
+            refused_per_ip_total: c.refused_per_ip.load(Ordering::Relaxed),
+            stalled_total: c.stalled.load(Ordering::Relaxed),
             panics_total: c.panics.load(Ordering::Relaxed),
             calls_total: c.calls_total.load(Ordering::Relaxed),
         }
@@ -177,6 +184,7 @@ impl ServerBuilder {
             (c.max_handles_per_session, "max_handles_per_session"),
             (c.max_calls_in_flight, "max_calls_in_flight"),
             (c.max_connections, "max_connections"),
+            (c.max_connections_per_ip, "max_connections_per_ip"),
         ] {
             if value == 0 {
                 return Err(BuildError::ZeroLimit(field));
@@ -260,7 +268,10 @@ impl Server {
         let local = listener.local_addr()?;
         let shared = self.shared;
         info!(%local, allow = %shared.allowlist, "listening");
-        let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+        let admission = Admission::new(
+            shared.config.max_connections,
+            shared.config.max_connections_per_ip,
+        );
         let tracker = TaskTracker::new();
         let closing = CancellationToken::new();
         let mut signal = pin!(signal);
@@ -283,21 +294,27 @@ impl Server {
                         drop(stream);
                         continue;
                     }
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                        shared
-                            .counters
-                            .refused_capacity
-                            .fetch_add(1, Ordering::Relaxed);
-                        warn!(%peer, limit = shared.config.max_connections, "connection refused: server full");
-                        drop(stream);
-                        continue;
+                    let ticket = match admission.admit(peer.ip()) {
+                        Ok(ticket) => ticket,
+                        Err(refusal) => {
+                            let (counter, why) = match refusal {
+                                Refusal::Full => (&shared.counters.refused_full, "server full"),
+                                Refusal::PerIp => {
+                                    (&shared.counters.refused_per_ip, "too many from this IP")
+                                }
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            warn!(%peer, reason = why, "connection refused");
+                            drop(stream);
+                            continue;
+                        }
                     };
                     tracker.spawn(serve_connection(
                         Arc::clone(&shared),
                         stream,
                         peer,
                         closing.clone(),
-                        permit,
+                        ticket,
                     ));
                 }
                 Err(error) => {
@@ -399,11 +416,21 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     closing: CancellationToken,
-    _permit: OwnedSemaphorePermit,
+    _ticket: Ticket,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%peer, %error, "could not set TCP_NODELAY");
     }
+    if let Some(idle) = shared.config.keepalive {
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(Duration::from_secs(10))
+            .with_retries(3);
+        if let Err(error) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+            debug!(%peer, %error, "could not set TCP keepalive");
+        }
+    }
+    let (stream, clock) = ClockedStream::new(stream);
     let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let session = Session::new(id, peer, Arc::clone(&shared));
     shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
@@ -419,9 +446,21 @@ async fn serve_connection(
         .for_each(|handler| async {
             tokio::spawn(handler);
         });
+    let mut requests = pin!(requests);
     tokio::select! {
-        () = requests => {}
-        () = closing.cancelled() => debug!(session = id, "closing at shutdown"),
+        () = &mut requests => {}
+        () = closing.cancelled() => {
+            // Stop reading; the session finishes what it has and writes the replies, bounded.
+            clock.close_reads();
+            let flush = config.shutdown_grace.min(Duration::from_secs(1));
+            if tokio::time::timeout(flush, &mut requests).await.is_err() {
+                debug!(session = id, "closed at shutdown with replies unsent");
+            }
+        }
+        stall = clock.watch(config.clock_limits()) => {
+            shared.counters.stalled.fetch_add(1, Ordering::Relaxed);
+            warn!(session = id, %peer, reason = stall.describe(), "connection closed: stalled");
+        }
     }
     let released = session.close();
     shared.counters.sessions.fetch_sub(1, Ordering::Relaxed);

@@ -1,0 +1,359 @@
+//! [`ClockedStream`]: the socket of one connection, watched for peers that stall.
+//!
+//! The stream tracks the framing on its way through (a 4-byte big-endian length, then that many
+//! bytes) without copying anything, and records three facts in a shared [`Clock`]: whether a
+//! first frame has completed, since when a started frame has been waiting for its remaining
+//! bytes, and since when a write has been blocked because the peer does not read. The
+//! connection task runs [`Clock::watch`] beside the session and closes the connection when a
+//! limit passes:
+//!
+//! - no complete first frame within `first_frame_timeout` (idle sockets holding slots);
+//! - a started frame not completed within `frame_progress_timeout` (slowloris: a declared
+//!   8 MiB frame sent byte by byte, or all but the last bytes and then nothing);
+//! - a write blocked for `write_timeout` (a peer that pipelines calls and never reads).
+//!
+//! An idle connection between frames is not closed: a client may hold a session open and quiet.
+//! Dead peers are found by TCP keepalive, set on the socket at accept.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// Why the watchdog closed a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stall {
+    /// No complete frame within the first-frame timeout.
+    NoFirstFrame,
+    /// A started frame did not complete within the frame-progress timeout.
+    SlowFrame,
+    /// A write stayed blocked (the peer does not read) past the write timeout.
+    BlockedWrite,
+}
+
+impl Stall {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Stall::NoFirstFrame => "no complete first frame in time",
+            Stall::SlowFrame => "a frame stalled before completing",
+            Stall::BlockedWrite => "the peer stopped reading replies",
+        }
+    }
+}
+
+/// The limits a [`Clock`] enforces.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClockLimits {
+    pub(crate) first_frame: Duration,
+    pub(crate) frame_progress: Duration,
+    pub(crate) write: Duration,
+}
+
+/// Milliseconds since the clock's start, or `NEVER`.
+const NEVER: u64 = u64::MAX;
+
+/// Shared between the stream (which records) and the watchdog (which reads).
+#[derive(Debug)]
+pub(crate) struct Clock {
+    start: Instant,
+    first_frame_done: AtomicBool,
+    /// When the current partial frame received its first byte.
+    partial_since: AtomicU64,
+    /// When a write first returned `Pending` without progress since.
+    write_blocked_since: AtomicU64,
+    /// Set at shutdown: reads see end-of-stream, so the session finishes the calls it has,
+    /// writes their replies, and ends as if the peer had closed its side.
+    reads_closed: AtomicBool,
+    /// The reader waiting for data, woken when reads are closed.
+    read_waker: Mutex<Option<Waker>>,
+}
+
+impl Clock {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(NEVER - 1)
+    }
+
+    fn since(&self, mark: &AtomicU64) -> Option<Duration> {
+        match mark.load(Ordering::Relaxed) {
+            NEVER => None,
+            at => Some(Duration::from_millis(self.now_ms().saturating_sub(at))),
+        }
+    }
+
+    fn mark(&self, mark: &AtomicU64) {
+        let now = self.now_ms();
+        let _ = mark.compare_exchange(NEVER, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Makes every further read see end-of-stream (see `reads_closed`).
+    pub(crate) fn close_reads(&self) {
+        self.reads_closed.store(true, Ordering::Release);
+        let waker = self
+            .read_waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Returns the first limit that passed, if any.
+    pub(crate) fn check(&self, limits: &ClockLimits) -> Option<Stall> {
+        if !self.first_frame_done.load(Ordering::Relaxed)
+            && self.start.elapsed() > limits.first_frame
+        {
+            return Some(Stall::NoFirstFrame);
+        }
+        if self
+            .since(&self.partial_since)
+            .is_some_and(|d| d > limits.frame_progress)
+        {
+            return Some(Stall::SlowFrame);
+        }
+        if self
+            .since(&self.write_blocked_since)
+            .is_some_and(|d| d > limits.write)
+        {
+            return Some(Stall::BlockedWrite);
+        }
+        None
+    }
+
+    /// Completes when a limit passes, with the reason. Checks a few times per shortest limit.
+    pub(crate) async fn watch(&self, limits: ClockLimits) -> Stall {
+        let shortest = limits
+            .first_frame
+            .min(limits.frame_progress)
+            .min(limits.write);
+        let tick = (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Some(stall) = self.check(&limits) {
+                return stall;
+            }
+        }
+    }
+}
+
+/// Where the byte stream is in the framing.
+#[derive(Debug)]
+enum Framing {
+    /// Reading the 4-byte length; `have` bytes of it so far.
+    Header { bytes: [u8; 4], have: usize },
+    /// Reading a body; `left` bytes to go.
+    Body { left: u64 },
+}
+
+/// A stream that records framing progress and blocked writes in a [`Clock`].
+#[derive(Debug)]
+pub(crate) struct ClockedStream<S> {
+    inner: S,
+    clock: Arc<Clock>,
+    framing: Framing,
+}
+
+impl<S> ClockedStream<S> {
+    pub(crate) fn new(inner: S) -> (Self, Arc<Clock>) {
+        let clock = Arc::new(Clock {
+            start: Instant::now(),
+            first_frame_done: AtomicBool::new(false),
+            partial_since: AtomicU64::new(NEVER),
+            write_blocked_since: AtomicU64::new(NEVER),
+            reads_closed: AtomicBool::new(false),
+            read_waker: Mutex::new(None),
+        });
+        (
+            ClockedStream {
+                inner,
+                clock: Arc::clone(&clock),
+                framing: Framing::Header {
+                    bytes: [0; 4],
+                    have: 0,
+                },
+            },
+            clock,
+        )
+    }
+
+    /// Advances the framing over bytes just read.
+    fn observe(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            match &mut self.framing {
+                Framing::Header { bytes, have } => {
+                    if *have == 0 {
+                        self.clock.mark(&self.clock.partial_since);
+                    }
+                    let take = (4 - *have).min(data.len());
+                    bytes[*have..*have + take].copy_from_slice(&data[..take]);
+                    *have += take;
+                    data = &data[take..];
+                    if *have == 4 {
+                        let left = u64::from(u32::from_be_bytes(*bytes));
+                        self.framing = Framing::Body { left };
+                    }
+                }
+                Framing::Body { left } => {
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
+                    *left -= take as u64;
+                    data = &data[take..];
+                }
+            }
+            if let Framing::Body { left: 0 } = self.framing {
+                self.framing = Framing::Header {
+                    bytes: [0; 4],
+                    have: 0,
+                };
+                self.clock.first_frame_done.store(true, Ordering::Relaxed);
+                self.clock.partial_since.store(NEVER, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.clock.reads_closed.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match polled {
+            Poll::Ready(Ok(())) => self.as_mut().get_mut().observe(&buf.filled()[before..]),
+            Poll::Pending => {
+                *self
+                    .clock
+                    .read_waker
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+                // Closed between the check above and storing the waker: do not miss it.
+                if self.clock.reads_closed.load(Ordering::Acquire) {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            Poll::Ready(Err(_)) => {}
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ClockedStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.note_write(&polled);
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note_write(&polled);
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(&polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl<S> ClockedStream<S> {
+    fn note_write<T>(&self, polled: &Poll<io::Result<T>>) {
+        match polled {
+            Poll::Pending => self.clock.mark(&self.clock.write_blocked_since),
+            Poll::Ready(_) => self
+                .clock
+                .write_blocked_since
+                .store(NEVER, Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(ms: u64) -> ClockLimits {
+        let d = Duration::from_millis(ms);
+        ClockLimits {
+            first_frame: d,
+            frame_progress: d,
+            write: d,
+        }
+    }
+
+    #[test]
+    fn framing_is_tracked_across_arbitrary_splits() {
+        let (mut s, clock) = ClockedStream::new(());
+        let mut bytes = Vec::new();
+        for body in [&b"abc"[..], b"", b"0123456789"] {
+            bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(body);
+        }
+        // Feed one byte at a time: a partial frame is open until its last byte.
+        let (last, rest) = bytes.split_last().expect("non-empty");
+        for b in rest {
+            s.observe(std::slice::from_ref(b));
+        }
+        assert!(clock.first_frame_done.load(Ordering::Relaxed));
+        assert_ne!(clock.partial_since.load(Ordering::Relaxed), NEVER);
+        s.observe(std::slice::from_ref(last));
+        assert_eq!(clock.partial_since.load(Ordering::Relaxed), NEVER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_stall_is_reported_after_its_limit() {
+        let (mut s, clock) = ClockedStream::new(());
+        assert_eq!(clock.check(&limits(100)), None);
+        tokio::time::advance(Duration::from_millis(150)).await;
+        assert_eq!(clock.check(&limits(100)), Some(Stall::NoFirstFrame));
+
+        s.observe(&[0, 0, 0, 1, 7]);
+        assert_eq!(
+            clock.check(&limits(100)),
+            None,
+            "a complete frame, then idle"
+        );
+        s.observe(&[0, 0, 0, 9, 1]);
+        tokio::time::advance(Duration::from_millis(150)).await;
+        assert_eq!(clock.check(&limits(100)), Some(Stall::SlowFrame));
+        s.observe(&[2; 8]);
+        assert_eq!(clock.check(&limits(100)), None);
+
+        s.note_write::<usize>(&Poll::Pending);
+        tokio::time::advance(Duration::from_millis(50)).await;
+        s.note_write::<usize>(&Poll::Pending);
+        assert_eq!(clock.check(&limits(100)), None, "blocked, not yet for long");
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(clock.check(&limits(100)), Some(Stall::BlockedWrite));
+        s.note_write(&Poll::Ready(Ok(1usize)));
+        assert_eq!(clock.check(&limits(100)), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! Admission and clocks: connection caps (total and per IP) close excess connections at once;
+//! idle first frames, stalled frames and peers that never read are closed at their timeouts;
+//! a control client is unaffected throughout.
+
+use std::time::Duration;
+
+use rpc_client::Client;
+use rpc_core::protocol::ServerStats;
+use rpc_core::{Args, Op, Reply, Value};
+use rpc_server::{Allowlist, RunningServer, ServerConfig};
+use rpc_tests::{RawClient, connect_from, start_demo};
+
+const CLOSE_BOUND: Duration = Duration::from_secs(5);
+
+async fn stats(server: &RunningServer) -> ServerStats {
+    let client = Client::connect(server.local_addr())
+        .await
+        .expect("control client");
+    client.stats().await.expect("stats")
+}
+
+async fn greeted(source: &str, server: &RunningServer) -> RawClient {
+    let stream = connect_from(source, server.local_addr())
+        .await
+        .expect("connect");
+    let mut raw = RawClient::from_stream(stream);
+    raw.hello().await.expect("hello");
+    raw
+}
+
+#[tokio::test]
+async fn per_ip_cap_closes_the_excess_from_that_ip_only() {
+    let mut config = ServerConfig::default();
+    config.max_connections_per_ip = 3;
+    let server = start_demo(Allowlist::loopback(), config).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(greeted("127.0.0.2", &server).await);
+    }
+    let stream = connect_from("127.0.0.2", server.local_addr())
+        .await
+        .expect("tcp accept");
+    let mut fourth = RawClient::from_stream(stream);
+    assert!(
+        fourth.closed_within(CLOSE_BOUND).await,
+        "the fourth from one IP is closed"
+    );
+    // Other IPs are unaffected, and the held connections still work.
+    let mut other = greeted("127.0.0.3", &server).await;
+    assert_eq!(
+        other.call(9, Op::Ping).await.expect("ping"),
+        Ok(Reply::Done)
+    );
+    assert_eq!(
+        held[0].call(9, Op::Ping).await.expect("ping"),
+        Ok(Reply::Done)
+    );
+    assert_eq!(stats(&server).await.refused_per_ip_total, 1);
+    // A slot comes back when a connection ends.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + CLOSE_BOUND;
+    loop {
+        let stream = connect_from("127.0.0.2", server.local_addr())
+            .await
+            .expect("tcp");
+        let mut again = RawClient::from_stream(stream);
+        if again.hello().await.is_ok() {
+            break;
+        }
+        // The server frees the slot when it notices the close: retry until it has.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn total_cap_closes_the_excess_from_anyone() {
+    let mut config = ServerConfig::default();
+    config.max_connections = 3;
+    let server = start_demo(Allowlist::loopback(), config).await;
+    let mut held = Vec::new();
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        held.push(greeted(source, &server).await);
+    }
+    let stream = connect_from("127.0.0.5", server.local_addr())
+        .await
+        .expect("tcp accept");
+    assert!(
+        RawClient::from_stream(stream)
+            .closed_within(CLOSE_BOUND)
+            .await
+    );
+    assert_eq!(
+        held[2]
+            .call(9, Op::Stats)
+            .await
+            .expect("stats")
+            .map(|r| match r {
+                Reply::Stats(s) => s.refused_full_total,
+                _ => u64::MAX,
+            }),
+        Ok(1)
+    );
+}
+
+fn short_clocks() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.first_frame_timeout = Duration::from_millis(200);
+    config.frame_progress_timeout = Duration::from_millis(200);
+    config.write_timeout = Duration::from_millis(200);
+    config
+}
+
+#[tokio::test]
+async fn a_socket_that_sends_nothing_is_closed_at_the_first_frame_timeout() {
+    let server = start_demo(Allowlist::loopback(), short_clocks()).await;
+    let mut control = greeted("127.0.0.1", &server).await;
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(
+            RawClient::connect(server.local_addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    for socket in &mut idle {
+        assert!(
+            socket.closed_within(CLOSE_BOUND).await,
+            "idle socket closed"
+        );
+    }
+    // The control connection sent its first frame long ago and is idle too: not closed.
+    assert_eq!(
+        control.call(1, Op::Ping).await.expect("ping"),
+        Ok(Reply::Done)
+    );
+    let s = stats(&server).await;
+    assert_eq!(s.stalled_total, 20);
+}
+
+#[tokio::test]
+async fn a_stalled_frame_is_closed_at_the_frame_progress_timeout() {
+    let server = start_demo(Allowlist::loopback(), short_clocks()).await;
+    let mut control = greeted("127.0.0.1", &server).await;
+    let mut slow = greeted("127.0.0.2", &server).await;
+    // Declare a 100,000-byte frame, send a little of it, then nothing.
+    slow.write_raw(&100_000u32.to_be_bytes())
+        .await
+        .expect("header");
+    slow.write_raw(&[0u8; 100]).await.expect("some body");
+    assert!(slow.closed_within(CLOSE_BOUND).await, "slowloris closed");
+    assert_eq!(
+        control.call(1, Op::Ping).await.expect("ping"),
+        Ok(Reply::Done)
+    );
+    let s = stats(&server).await;
+    assert_eq!(s.stalled_total, 1);
+    assert_eq!(
+        s.sessions, 2,
+        "control and the stats client; the slow one is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_is_closed_at_the_write_timeout() {
+    let server = start_demo(Allowlist::loopback(), short_clocks()).await;
+    let mut reader = greeted("127.0.0.2", &server).await;
+    // One MiB of data in a dict, then many ALL requests whose replies are never read.
+    let Ok(Reply::Object(dict)) = reader
+        .call(
+            1,
+            Op::Open {
+                root: "dict".into(),
+                args: Args::new(),
+            },
+        )
+        .await
+        .expect("open")
+    else {
+        panic!("open returns an object")
+    };
+    for i in 0..8 {
+        let set = Op::Run {
+            handle: dict.id,
+            name: Some("set_item".into()),
+            args: Args::positional(vec![Value::Int(i), Value::Str("x".repeat(128 * 1024))]),
+        };
+        assert!(reader.call(2 + i as u64, set).await.expect("set").is_ok());
+    }
+    for id in 100..300 {
+        reader
+            .send(id, Op::All { handle: dict.id })
+            .await
+            .expect("pipelined request");
+    }
+    // Reading to see the close would be reading: watch the server's counter instead, from a
+    // control client that must keep working meanwhile.
+    let control = Client::connect(server.local_addr()).await.expect("control");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = control.stats().await.expect("control keeps working");
+        if s.stalled_total == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never closed: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Whatever was buffered, the connection ends.
+    assert!(reader.closed_within(CLOSE_BOUND).await);
+}
