@@ -309,7 +309,12 @@ impl Connection {
                     CallError::Protocol(format!("cannot send the request: {text}"))
                 }
             }
-            RpcError::Server(e) if e.kind == io::ErrorKind::WouldBlock => {
+            // tarpc 0.38 encodes the kind as an `i32` but decodes a `u32`; with bincode's
+            // varint encoding `WouldBlock` (10) arrives as 20 and decodes as `Other`. Its
+            // throttle is recognised by its detail text as well.
+            RpcError::Server(e)
+                if e.kind == io::ErrorKind::WouldBlock || e.detail.contains("throttled") =>
+            {
                 self.remote_error(RemoteError::new(ErrorKind::Overloaded, e.detail), op)
             }
             RpcError::Server(e) => {

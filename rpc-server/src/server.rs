@@ -441,7 +441,9 @@ async fn serve_connection(
         .new_framed(stream);
     let transport = serde_transport::new(framed, WireCodec::new(config.wire_limits()));
     let requests = BaseChannel::new(tarpc::server::Config::default(), transport)
-        .max_concurrent_requests(config.max_calls_in_flight)
+        // The session answers `Overloaded` past `max_calls_in_flight`; tarpc's own throttle is
+        // only a backstop for requests arriving faster than those answers drain.
+        .max_concurrent_requests(config.max_calls_in_flight.saturating_mul(4).saturating_add(64))
         .execute(session.clone().serve())
         .for_each(|handler| async {
             tokio::spawn(handler);

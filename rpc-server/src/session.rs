@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rpc_core::protocol::{ObjectService, ServerInfo};
@@ -38,7 +38,30 @@ pub(crate) struct SessionState {
     shared: Arc<ServerShared>,
     /// Set by a successful `hello`; every other op before it is a protocol error.
     greeted: AtomicBool,
+    /// Calls of this connection running now, capped by `max_calls_in_flight`.
+    running: AtomicUsize,
     cx: CallContext,
+}
+
+/// Holds one of the connection's call slots.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    /// Takes a slot, or `None` when `limit` calls are running.
+    fn take(running: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        let before = running.fetch_add(1, Ordering::AcqRel);
+        if before >= limit {
+            running.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(running))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Counts a call as in flight for as long as it lives.
@@ -80,6 +103,7 @@ impl Session {
             peer,
             shared,
             greeted: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
             cx,
         }))
     }
@@ -95,12 +119,28 @@ impl Session {
         held
     }
 
-    async fn handle(&self, request: Request) -> Response {
+    async fn handle(&self, mut request: Request) -> Response {
         let s = &self.0;
+        // Releases apply whatever happens to the op (overload, shutdown): they only free
+        // memory, and the client never sends them twice.
+        let releases = self.apply_releases(std::mem::take(&mut request.releases));
+        let limit = s.shared.config.max_calls_in_flight;
+        let Some(_slot) = Slot::take(&s.running, limit) else {
+            // Nothing of the op was done.
+            let mut e = RemoteError::new(
+                ErrorKind::Overloaded,
+                format!("this connection already has {limit} calls running; retry later"),
+            );
+            e.session = Some(s.id);
+            return Err(e);
+        };
         let _in_flight = InFlight::enter(&s.shared);
         let started = Instant::now();
         let op = request.op.name();
-        let releases = request.releases.len();
+        let released = match &releases {
+            Ok(n) => *n,
+            Err(_) => 0,
+        };
         let target = match &request.op {
             Op::Get { handle, name } | Op::Set { handle, name, .. } | Op::Del { handle, name } => {
                 Some((*handle, Some(name.clone())))
@@ -110,7 +150,7 @@ impl Session {
             _ => None,
         };
         trace!(session = s.id, ?request, "request");
-        let mut result = self.dispatch(request).await;
+        let mut result = self.dispatch(request.op, releases.map(|_| ())).await;
         if let Ok(reply) = &result {
             if let Err(e) = self.check_size(reply) {
                 result = Err(e);
@@ -138,7 +178,7 @@ impl Session {
             op,
             handle = target.as_ref().map(|t| t.0.0),
             member = target.as_ref().and_then(|t| t.1.as_deref()),
-            releases,
+            released,
             ok = result.is_ok(),
             micros = started.elapsed().as_micros() as u64,
             "call"
@@ -203,7 +243,9 @@ impl Session {
         }
     }
 
-    fn apply_releases(&self, releases: Vec<Release>) -> Result<(), RemoteError> {
+    /// Applies releases; returns how many there were, or the first refusal.
+    fn apply_releases(&self, releases: Vec<Release>) -> Result<usize, RemoteError> {
+        let count = releases.len();
         let mut first_error = None;
         for release in releases {
             if let Err(e) = self.0.cx.table.release(release.handle, release.count) {
@@ -211,10 +253,11 @@ impl Session {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(count), Err)
     }
 
-    async fn dispatch(&self, request: Request) -> Response {
+    /// Runs one op; `releases` is the outcome of the request's releases, answered by BYE.
+    async fn dispatch(&self, op: Op, releases: Result<(), RemoteError>) -> Response {
         let s = &self.0;
         if s.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(RemoteError::new(
@@ -222,8 +265,7 @@ impl Session {
                 "the server is shutting down",
             ));
         }
-        let releases = self.apply_releases(request.releases);
-        if !matches!(request.op, Op::Hello { .. } | Op::Rejected(_))
+        if !matches!(op, Op::Hello { .. } | Op::Rejected(_))
             && !s.greeted.load(Ordering::Acquire)
         {
             return Err(RemoteError::new(
@@ -232,7 +274,7 @@ impl Session {
             ));
         }
         let table = &s.cx.table;
-        match request.op {
+        match op {
             Op::Hello { protocol, client } => {
                 if protocol != PROTOCOL_VERSION {
                     return Err(RemoteError::new(

@@ -121,8 +121,11 @@ impl RawClient {
         self.send_frame(&bytes).await
     }
 
-    /// Reads one response frame; `Ok(None)` when the server closed the connection.
-    pub async fn recv(&mut self) -> io::Result<Option<(u64, Response)>> {
+    /// Reads one response frame, keeping tarpc's own server errors (throttling) apart;
+    /// `Ok(None)` when the server closed the connection.
+    pub async fn recv_any(
+        &mut self,
+    ) -> io::Result<Option<(u64, Result<Response, tarpc::ServerError>)>> {
         let mut len = [0u8; 4];
         match self.stream.read_exact(&mut len).await {
             Ok(_) => {}
@@ -140,10 +143,29 @@ impl RawClient {
         self.stream.read_exact(&mut payload).await?;
         let response: tarpc::Response<ObjectServiceResponse> =
             WireCodec::default().decode(&payload)?;
-        let ObjectServiceResponse::Call(reply) = response
-            .message
-            .map_err(|e| io::Error::other(format!("server error: {e}")))?;
-        Ok(Some((response.request_id, reply)))
+        Ok(Some((
+            response.request_id,
+            response
+                .message
+                .map(|ObjectServiceResponse::Call(reply)| reply),
+        )))
+    }
+
+    /// Closes the connection with a reset (RST) instead of an orderly FIN.
+    pub fn reset(self) -> io::Result<()> {
+        self.stream.set_zero_linger()?;
+        drop(self.stream);
+        Ok(())
+    }
+
+    /// Reads one response frame; `Ok(None)` when the server closed the connection. A tarpc
+    /// server error (throttling) is an `io::Error` here; see [`recv_any`](Self::recv_any).
+    pub async fn recv(&mut self) -> io::Result<Option<(u64, Response)>> {
+        match self.recv_any().await? {
+            None => Ok(None),
+            Some((id, Ok(reply))) => Ok(Some((id, reply))),
+            Some((_, Err(e))) => Err(io::Error::other(format!("server error: {e}"))),
+        }
     }
 
     /// Sends `op` and waits for its reply (the first reply that arrives).
