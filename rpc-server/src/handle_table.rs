@@ -272,4 +272,138 @@ mod tests {
         assert!(weak.iter().all(|w| w.upgrade().is_none()));
         assert_eq!(global.load(Ordering::Relaxed), 0);
     }
+
+    mod model {
+        //! The table against a reference model: random inserts and releases must leave the
+        //! same counts as a plain map, and concurrent use must balance exactly.
+
+        use std::collections::HashMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Clone, Debug)]
+        enum Step {
+            /// Return object `k` of a small pool (registering it or adding a count).
+            Insert(usize),
+            /// Release `n` references of the id object `k` got, if it has one.
+            Release(usize, u32),
+            /// Release an id that was never issued.
+            ReleaseUnknown(u64),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                (0..6usize).prop_map(Step::Insert),
+                (0..6usize, 0..4u32).prop_map(|(k, n)| Step::Release(k, n)),
+                (1_000..2_000u64).prop_map(Step::ReleaseUnknown),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn counts_match_a_reference_model(steps in proptest::collection::vec(step(), 1..200)) {
+                let t = HandleTable::new(4, Arc::new(AtomicU64::new(0)));
+                let pool: Vec<Arc<dyn Object>> =
+                    (0..6).map(|_| Remote::new(List::new()).into_object()).collect();
+                // Model: object index -> (id, count); ids are never reused.
+                let mut model: HashMap<usize, (HandleId, u32)> = HashMap::new();
+                let mut last_id = 0u64;
+                for step in steps {
+                    match step {
+                        Step::Insert(k) => {
+                            let result = t.insert(Arc::clone(&pool[k]));
+                            let full = model.len() >= 4;
+                            match model.get_mut(&k) {
+                                Some((id, count)) => {
+                                    prop_assert_eq!(result.expect("known object").id, *id);
+                                    *count += 1;
+                                }
+                                None if full => {
+                                    prop_assert_eq!(
+                                        result.err().map(|e| e.kind),
+                                        Some(ErrorKind::QuotaExceeded)
+                                    );
+                                }
+                                None => {
+                                    let id = result.expect("room left").id;
+                                    prop_assert!(id.0 > last_id, "ids only grow");
+                                    last_id = id.0;
+                                    model.insert(k, (id, 1));
+                                }
+                            }
+                        }
+                        Step::Release(k, n) => {
+                            let Some(&(id, count)) = model.get(&k) else { continue };
+                            let result = t.release(id, n);
+                            if n == 0 || n > count {
+                                prop_assert_eq!(result.err().map(|e| e.kind), Some(ErrorKind::OverRelease));
+                            } else {
+                                prop_assert!(result.is_ok());
+                                if n == count {
+                                    model.remove(&k);
+                                    prop_assert!(t.get(id).is_err());
+                                } else {
+                                    model.insert(k, (id, count - n));
+                                }
+                            }
+                        }
+                        Step::ReleaseUnknown(id) => {
+                            let result = t.release(HandleId(id), 1);
+                            prop_assert_eq!(result.err().map(|e| e.kind), Some(ErrorKind::NoSuchHandle));
+                        }
+                    }
+                    prop_assert_eq!(t.len(), model.len());
+                }
+                // Everything the model still holds resolves to the right object.
+                for (k, (id, _)) in &model {
+                    let got = t.get(*id).expect("held");
+                    prop_assert!(Arc::ptr_eq(&got, &pool[*k]));
+                }
+            }
+        }
+
+        #[test]
+        fn concurrent_inserts_releases_and_lookups_balance() {
+            let global = Arc::new(AtomicU64::new(0));
+            let t = Arc::new(HandleTable::new(64, Arc::clone(&global)));
+            let pool: Arc<Vec<Arc<dyn Object>>> =
+                Arc::new((0..4).map(|_| Remote::new(List::new()).into_object()).collect());
+            let threads: Vec<_> = (0..8)
+                .map(|thread| {
+                    let t = Arc::clone(&t);
+                    let pool = Arc::clone(&pool);
+                    std::thread::spawn(move || {
+                        // Each thread inserts and releases its own references in bursts; the
+                        // objects and their ids are shared, so counts race across threads.
+                        let mut held: Vec<HandleId> = Vec::new();
+                        for i in 0..125_000usize {
+                            let k = (i * 7 + thread) % pool.len();
+                            if i % 3 == 2 {
+                                if let Some(id) = held.pop() {
+                                    t.release(id, 1).expect("a reference this thread holds");
+                                }
+                            } else if held.len() < 32 {
+                                held.push(t.insert(Arc::clone(&pool[k])).expect("insert").id);
+                            } else if let Some(id) = held.last() {
+                                t.get(*id).expect("a held id resolves");
+                            }
+                        }
+                        for id in held {
+                            t.release(id, 1).expect("final release");
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().expect("no panic in a worker");
+            }
+            assert_eq!(t.len(), 0);
+            assert_eq!(global.load(Ordering::Relaxed), 0);
+            for object in pool.iter() {
+                assert_eq!(Arc::strong_count(object), 1, "the table kept no reference");
+            }
+        }
+    }
 }
