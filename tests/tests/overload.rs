@@ -12,7 +12,13 @@ use rpc_tests::{RawClient, start_demo};
 async fn open_counter(raw: &mut RawClient) -> rpc_core::HandleId {
     raw.hello().await.expect("hello");
     match raw
-        .call(1, Op::Open { root: "counter".into(), args: Args::new() })
+        .call(
+            1,
+            Op::Open {
+                root: "counter".into(),
+                args: Args::new(),
+            },
+        )
         .await
         .expect("open")
     {
@@ -34,13 +40,18 @@ async fn ten_thousand_pipelined_calls_run_at_most_the_limit() {
     let mut config = ServerConfig::default();
     config.max_calls_in_flight = 64;
     let server = start_demo(Allowlist::loopback(), config).await;
-    let mut raw = RawClient::connect(server.local_addr()).await.expect("connect");
+    let mut raw = RawClient::connect(server.local_addr())
+        .await
+        .expect("connect");
     let counter = open_counter(&mut raw).await;
     const CALLS: u64 = 10_000;
     // Each admitted call takes a second, so everything sent meanwhile meets a full server.
     let mut frames = Vec::new();
     for id in 0..CALLS {
-        let request = rpc_core::Request { releases: vec![], op: slow(counter, 1000) };
+        let request = rpc_core::Request {
+            releases: vec![],
+            op: slow(counter, 1000),
+        };
         let frame = RawClient::encode_request(1000 + id, request, Duration::from_secs(30));
         frames.extend_from_slice(&(frame.len() as u32).to_be_bytes());
         frames.extend_from_slice(&frame);
@@ -49,17 +60,20 @@ async fn ten_thousand_pipelined_calls_run_at_most_the_limit() {
     let control = Client::connect(server.local_addr()).await.expect("control");
     let (mut done, mut overloaded) = (0u64, 0u64);
     while done + overloaded < CALLS {
-        let (_, answer) = raw.recv_any().await.expect("read").expect("connection open");
+        let (_, answer) = raw
+            .recv_any()
+            .await
+            .expect("read")
+            .expect("connection open");
         match answer {
             Ok(Ok(Reply::Value(_))) => done += 1,
             refused => {
                 match refused {
                     Ok(Err(e)) => assert_eq!(e.kind, rpc_core::ErrorKind::Overloaded, "{e}"),
                     // tarpc's own throttle, a backstop at four times the limit.
-                    Err(server_error) => assert!(
-                        server_error.detail.contains("throttled"),
-                        "{server_error}"
-                    ),
+                    Err(server_error) => {
+                        assert!(server_error.detail.contains("throttled"), "{server_error}")
+                    }
                     Ok(other) => panic!("unexpected answer {other:?}"),
                 }
                 overloaded += 1;
@@ -71,7 +85,10 @@ async fn ten_thousand_pipelined_calls_run_at_most_the_limit() {
         }
     }
     assert!(done >= 64, "the first 64 ran ({done})");
-    assert!(overloaded >= CALLS - 4 * 64, "the rest were refused at once ({overloaded})");
+    assert!(
+        overloaded >= CALLS - 4 * 64,
+        "the rest were refused at once ({overloaded})"
+    );
     assert_eq!(raw.call(1, Op::Ping).await.expect("ping"), Ok(Reply::Done));
 }
 
@@ -95,21 +112,31 @@ async fn the_client_library_reports_overload_as_a_kind() {
             overloaded += 1;
         }
     }
-    assert!(overloaded >= 6 - 1, "{overloaded} of 8 refused with 2 slots");
+    assert!(
+        overloaded >= 6 - 1,
+        "{overloaded} of 8 refused with 2 slots"
+    );
 }
 
 #[tokio::test]
 async fn a_reset_with_slow_calls_in_flight_drops_them_and_frees_the_session() {
     let server = start_demo(Allowlist::loopback(), ServerConfig::default()).await;
     let control = Client::connect(server.local_addr()).await.expect("control");
-    let mut raw = RawClient::connect(server.local_addr()).await.expect("connect");
+    let mut raw = RawClient::connect(server.local_addr())
+        .await
+        .expect("connect");
     let counter = open_counter(&mut raw).await;
     for id in 0..100 {
-        raw.send(100 + id, slow(counter, 60_000)).await.expect("send");
+        raw.send(100 + id, slow(counter, 60_000))
+            .await
+            .expect("send");
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while control.stats().await.expect("stats").calls_in_flight < 101 {
-        assert!(tokio::time::Instant::now() < deadline, "the calls never started");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the calls never started"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     raw.reset().expect("reset");
