@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_core::limits::clamp_deadline;
+use rpc_core::limits::{clamp_deadline, wire_deadline};
 use rpc_core::protocol::{ObjectServiceClient, ServerInfo};
 use rpc_core::{
     ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, WireCodec, WireLimits,
@@ -222,7 +222,9 @@ impl Connection {
         tracing::trace!(op = ?request.op, "call op");
 
         let mut ctx = context::current();
-        ctx.deadline = started + timeout;
+        // The server stops the work at `timeout` and any reply it sends arrives before this
+        // later wire deadline, so a reply (and a handle in it) is never dropped by tarpc.
+        ctx.deadline = started + wire_deadline(timeout);
         let stub = self.stub.clone();
         let queue = Arc::clone(&self.releases);
         let task = tokio::spawn(async move {
@@ -240,7 +242,14 @@ impl Connection {
                 }
             }
         });
-        let outcome = match task.await {
+        // Stop waiting at the timeout; the task still takes a late reply and registers (and so
+        // releases) any handle in it.
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let joined = match tokio::time::timeout(remaining, task).await {
+            Ok(joined) => joined,
+            Err(_) => return Err(CallError::Timeout { after: timeout }),
+        };
+        let outcome = match joined {
             Ok(outcome) => outcome,
             Err(join) if join.is_panic() => {
                 tracing::error!(op = op_name, "the call task panicked");

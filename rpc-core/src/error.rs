@@ -51,6 +51,8 @@ pub enum ErrorKind {
     Protocol,
     /// A release named more references than the session holds.
     OverRelease,
+    /// The call ran out of time on the server and was stopped there.
+    TimedOut,
 }
 
 impl ErrorKind {
@@ -76,6 +78,7 @@ impl ErrorKind {
             ErrorKind::VersionMismatch => "version mismatch",
             ErrorKind::Protocol => "protocol violation",
             ErrorKind::OverRelease => "over-release",
+            ErrorKind::TimedOut => "timed out",
         }
     }
 }

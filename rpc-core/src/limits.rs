@@ -58,7 +58,40 @@ pub const DEFAULT_MAX_ERROR_TEXT: usize = 64 * 1024;
 /// Longest member or root name accepted (256 bytes).
 pub const MAX_NAME_BYTES: usize = 256;
 
+/// Time the server leaves between the end of its work on a call and the deadline the call
+/// carries (at most 500 ms, at most half the deadline). The reply to a call is then always
+/// written before tarpc's own expiry of the request on either side, so a reply carrying a
+/// handle is never dropped on the way and the handle is always released.
+pub const REPLY_MARGIN: Duration = Duration::from_millis(500);
+
+/// The deadline a client puts on the wire for a call that should time out after `timeout`:
+/// `timeout` plus the margin the server keeps back ([`work_budget`]).
+pub fn wire_deadline(timeout: Duration) -> Duration {
+    timeout.saturating_add(timeout.min(REPLY_MARGIN))
+}
+
+/// How long the server works on a call whose deadline is `remaining` away: `remaining` less
+/// the reply margin. For `remaining = wire_deadline(t)` this is `t`.
+pub fn work_budget(remaining: Duration) -> Duration {
+    remaining.saturating_sub((remaining / 2).min(REPLY_MARGIN))
+}
+
 /// Clamps a requested deadline into [`MIN_DEADLINE`, `MAX_DEADLINE`].
 pub fn clamp_deadline(requested: Duration) -> Duration {
     requested.clamp(MIN_DEADLINE, MAX_DEADLINE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_works_exactly_the_clients_timeout() {
+        for ms in [1, 3, 100, 499, 500, 501, 10_000, 3_600_000] {
+            let t = Duration::from_millis(ms);
+            assert_eq!(work_budget(wire_deadline(t)), t, "{ms} ms");
+            assert!(wire_deadline(t) > t);
+        }
+        assert_eq!(work_budget(Duration::ZERO), Duration::ZERO);
+    }
 }

@@ -368,8 +368,11 @@ mod tests {
         fn concurrent_inserts_releases_and_lookups_balance() {
             let global = Arc::new(AtomicU64::new(0));
             let t = Arc::new(HandleTable::new(64, Arc::clone(&global)));
-            let pool: Arc<Vec<Arc<dyn Object>>> =
-                Arc::new((0..4).map(|_| Remote::new(List::new()).into_object()).collect());
+            let pool: Arc<Vec<Arc<dyn Object>>> = Arc::new(
+                (0..4)
+                    .map(|_| Remote::new(List::new()).into_object())
+                    .collect(),
+            );
             let threads: Vec<_> = (0..8)
                 .map(|thread| {
                     let t = Arc::clone(&t);

@@ -443,7 +443,12 @@ async fn serve_connection(
     let requests = BaseChannel::new(tarpc::server::Config::default(), transport)
         // The session answers `Overloaded` past `max_calls_in_flight`; tarpc's own throttle is
         // only a backstop for requests arriving faster than those answers drain.
-        .max_concurrent_requests(config.max_calls_in_flight.saturating_mul(4).saturating_add(64))
+        .max_concurrent_requests(
+            config
+                .max_calls_in_flight
+                .saturating_mul(4)
+                .saturating_add(64),
+        )
         .execute(session.clone().serve())
         .for_each(|handler| async {
             tokio::spawn(handler);

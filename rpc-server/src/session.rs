@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use rpc_core::limits::work_budget;
 use rpc_core::protocol::{ObjectService, ServerInfo};
 use rpc_core::{
     ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response, WireCodec,
@@ -265,9 +266,7 @@ impl Session {
                 "the server is shutting down",
             ));
         }
-        if !matches!(op, Op::Hello { .. } | Op::Rejected(_))
-            && !s.greeted.load(Ordering::Acquire)
-        {
+        if !matches!(op, Op::Hello { .. } | Op::Rejected(_)) && !s.greeted.load(Ordering::Acquire) {
             return Err(RemoteError::new(
                 ErrorKind::Protocol,
                 "the first request of a connection must be hello",
@@ -401,7 +400,24 @@ impl Session {
 }
 
 impl ObjectService for Session {
-    async fn call(self, _ctx: context::Context, request: Request) -> Response {
-        self.handle(request).await
+    async fn call(self, ctx: context::Context, request: Request) -> Response {
+        // Stop the work a reply margin before the request's deadline, so the reply is written
+        // before tarpc expires the request (and drops a reply that could carry a handle).
+        // Cancelling `handle` cannot lose a handle: it registers them only in its last,
+        // await-free step.
+        let remaining = ctx
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(work_budget(remaining), self.handle(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                let mut e = RemoteError::new(
+                    ErrorKind::TimedOut,
+                    format!("the call did not finish within its deadline ({remaining:?})"),
+                );
+                e.session = Some(self.0.id);
+                Err(e)
+            }
+        }
     }
 }

@@ -34,6 +34,12 @@ impl Probe {
         Remote::new(self.sibling(name))
     }
 
+    /// A new probe, after `millis` milliseconds.
+    pub async fn slow_fresh(&self, millis: u64, name: String) -> Remote<Probe> {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        Remote::new(self.sibling(name))
+    }
+
     /// The probe called `name`, kept by this one: the same object every time.
     pub fn kept(&mut self, name: String) -> Remote<Probe> {
         let dropped = self.dropped.clone();
@@ -206,5 +212,58 @@ async fn closing_the_connection_releases_everything() {
     assert!(
         drops.try_recv().is_err(),
         "each object dropped exactly once"
+    );
+}
+
+#[tokio::test]
+async fn replies_racing_a_timeout_never_leak_handles() {
+    let (server, mut drops) = probe_server().await;
+    let client = Client::connect(server.local_addr()).await.expect("connect");
+    let root = client.open("probe", ()).await.expect("open");
+    let hasty = root.with_timeout(Duration::from_millis(40));
+    // Calls that finish around their deadline: some replies arrive in time, some after the
+    // client stopped waiting, some never (the server stopped the work). None may leak.
+    let (mut answered, mut timed_out) = (0, 0);
+    for i in 0..40u64 {
+        match hasty
+            .call("slow_fresh", (30 + i % 20, format!("p{i}")))
+            .await
+        {
+            Ok(object) => {
+                answered += 1;
+                drop(object);
+            }
+            Err(e) => {
+                assert!(matches!(e, rpc_client::CallError::Timeout { .. }), "{e}");
+                timed_out += 1;
+            }
+        }
+    }
+    assert_eq!(answered + timed_out, 40);
+    // Whatever the split, once the late replies are in and released, only the root is held.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let handles = client.stats().await.expect("stats").handles;
+        if handles == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{handles} handles held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Every probe that was built has been dropped; the root goes with the connection.
+    drop((root, hasty, client));
+    let mut dropped = 0;
+    while let Ok(Some(name)) = tokio::time::timeout(Duration::from_secs(2), drops.recv()).await {
+        dropped += 1;
+        if name == "root" {
+            break;
+        }
+    }
+    assert!(
+        dropped > answered,
+        "{dropped} drops for {answered} answered calls"
     );
 }
