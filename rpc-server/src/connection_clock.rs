@@ -148,8 +148,8 @@ impl Clock {
 enum Framing {
     /// Reading the 4-byte length; `have` bytes of it so far.
     Header { bytes: [u8; 4], have: usize },
-    /// Reading a body; `left` bytes to go.
-    Body { left: u64 },
+    /// Reading a body of `len` bytes; `left` bytes to go.
+    Body { len: u64, left: u64 },
 }
 
 /// A stream that records framing progress and blocked writes in a [`Clock`].
@@ -196,17 +196,18 @@ impl<S> ClockedStream<S> {
                     *have += take;
                     data = &data[take..];
                     if *have == 4 {
-                        let left = u64::from(u32::from_be_bytes(*bytes));
-                        self.framing = Framing::Body { left };
+                        let len = u64::from(u32::from_be_bytes(*bytes));
+                        self.framing = Framing::Body { len, left: len };
                     }
                 }
-                Framing::Body { left } => {
+                Framing::Body { left, .. } => {
                     let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
                     *left -= take as u64;
                     data = &data[take..];
                 }
             }
-            if let Framing::Body { left: 0 } = self.framing {
+            if let Framing::Body { len, left: 0 } = self.framing {
+                tracing::debug!(target: "rpc_server::wire", bytes = len + 4, "frame in");
                 self.framing = Framing::Header {
                     bytes: [0; 4],
                     have: 0,
@@ -230,7 +231,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         match polled {
-            Poll::Ready(Ok(())) => self.as_mut().get_mut().observe(&buf.filled()[before..]),
+            Poll::Ready(Ok(())) => {
+                let fresh = &buf.filled()[before..];
+                tracing::trace!(target: "rpc_server::wire::raw", bytes = fresh.len(), hex = %Hex(fresh), "read");
+                self.as_mut().get_mut().observe(fresh);
+            }
             Poll::Pending => {
                 *self
                     .clock
@@ -255,13 +260,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClockedStream<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
-        self.note_write(&polled);
+        self.note_write(&bytes_written(&polled));
         polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.note_write(&polled);
+        let outcome = match &polled {
+            Poll::Ready(_) => Poll::Ready(Ok(0u64)),
+            Poll::Pending => Poll::Pending,
+        };
+        self.note_write(&outcome);
         polled
     }
 
@@ -275,7 +284,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClockedStream<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.note_write(&polled);
+        self.note_write(&bytes_written(&polled));
         polled
     }
 
@@ -285,7 +294,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClockedStream<S> {
 }
 
 impl<S> ClockedStream<S> {
-    fn note_write<T>(&self, polled: &Poll<io::Result<T>>) {
+    fn note_write<T: Copy + Into<u64>>(&self, polled: &Poll<io::Result<T>>) {
+        if let Poll::Ready(Ok(n)) = polled {
+            let n: u64 = (*n).into();
+            if n > 0 {
+                tracing::trace!(target: "rpc_server::wire", bytes = n, "bytes out");
+            }
+        }
         match polled {
             Poll::Pending => self.clock.mark(&self.clock.write_blocked_since),
             Poll::Ready(_) => self
@@ -293,6 +308,30 @@ impl<S> ClockedStream<S> {
                 .write_blocked_since
                 .store(NEVER, Ordering::Relaxed),
         }
+    }
+}
+
+/// A write's outcome with its byte count as `u64`.
+fn bytes_written(polled: &Poll<io::Result<usize>>) -> Poll<io::Result<u64>> {
+    match polled {
+        Poll::Ready(Ok(n)) => Poll::Ready(Ok(*n as u64)),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(io::Error::new(e.kind(), "write failed"))),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+/// Bytes as hex, at most 256 of them, for the raw wire log.
+struct Hex<'a>(&'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0.iter().take(256) {
+            write!(f, "{b:02x}")?;
+        }
+        if self.0.len() > 256 {
+            write!(f, "...")?;
+        }
+        Ok(())
     }
 }
 
@@ -347,13 +386,13 @@ mod tests {
         s.observe(&[2; 8]);
         assert_eq!(clock.check(&limits(100)), None);
 
-        s.note_write::<usize>(&Poll::Pending);
+        s.note_write::<u64>(&Poll::Pending);
         tokio::time::advance(Duration::from_millis(50)).await;
-        s.note_write::<usize>(&Poll::Pending);
+        s.note_write::<u64>(&Poll::Pending);
         assert_eq!(clock.check(&limits(100)), None, "blocked, not yet for long");
         tokio::time::advance(Duration::from_millis(60)).await;
         assert_eq!(clock.check(&limits(100)), Some(Stall::BlockedWrite));
-        s.note_write(&Poll::Ready(Ok(1usize)));
+        s.note_write(&Poll::Ready(Ok(1u64)));
         assert_eq!(clock.check(&limits(100)), None);
     }
 }

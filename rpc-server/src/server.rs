@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::LengthDelimitedCodec;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::allowlist::Allowlist;
@@ -309,13 +309,21 @@ impl Server {
                             continue;
                         }
                     };
-                    tracker.spawn(serve_connection(
-                        Arc::clone(&shared),
-                        stream,
-                        peer,
-                        closing.clone(),
-                        ticket,
-                    ));
+                    let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+                    // Every line logged for this connection, its calls included, carries
+                    // the session id and the peer.
+                    let span = tracing::info_span!("session", id, %peer);
+                    tracker.spawn(
+                        serve_connection(
+                            Arc::clone(&shared),
+                            stream,
+                            peer,
+                            id,
+                            closing.clone(),
+                            ticket,
+                        )
+                        .instrument(span),
+                    );
                 }
                 Err(error) => {
                     backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
@@ -415,6 +423,7 @@ async fn serve_connection(
     shared: Arc<ServerShared>,
     stream: TcpStream,
     peer: SocketAddr,
+    id: u64,
     closing: CancellationToken,
     _ticket: Ticket,
 ) {
@@ -431,7 +440,6 @@ async fn serve_connection(
         }
     }
     let (stream, clock) = ClockedStream::new(stream);
-    let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let session = Session::new(id, peer, Arc::clone(&shared));
     shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
     info!(session = id, %peer, "session opened");
@@ -451,7 +459,7 @@ async fn serve_connection(
         )
         .execute(session.clone().serve())
         .for_each(|handler| async {
-            tokio::spawn(handler);
+            tokio::spawn(handler.instrument(tracing::Span::current()));
         });
     let mut requests = pin!(requests);
     tokio::select! {

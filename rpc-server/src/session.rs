@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rpc_core::limits::work_budget;
@@ -17,7 +17,7 @@ use rpc_core::{
     check_name,
 };
 use tarpc::context;
-use tracing::{debug, error, trace, warn};
+use tracing::{Instrument, debug, error, trace, warn};
 
 use crate::call::{CallContext, Returned};
 use crate::handle_table::HandleTable;
@@ -41,6 +41,8 @@ pub(crate) struct SessionState {
     greeted: AtomicBool,
     /// Calls of this connection running now, capped by `max_calls_in_flight`.
     running: AtomicUsize,
+    /// Requests received, to number them in the log.
+    requests: AtomicU64,
     cx: CallContext,
 }
 
@@ -105,6 +107,7 @@ impl Session {
             shared,
             greeted: AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
             cx,
         }))
     }
@@ -408,7 +411,11 @@ impl ObjectService for Session {
         let remaining = ctx
             .deadline
             .saturating_duration_since(std::time::Instant::now());
-        match tokio::time::timeout(work_budget(remaining), self.handle(request)).await {
+        // tarpc's trace id is zero without an OpenTelemetry layer: number requests per session.
+        let number = self.0.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let span = tracing::debug_span!("call", request = number);
+        let work = self.handle(request).instrument(span);
+        match tokio::time::timeout(work_budget(remaining), work).await {
             Ok(response) => response,
             Err(_) => {
                 let mut e = RemoteError::new(
