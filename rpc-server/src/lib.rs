@@ -7,7 +7,7 @@
 //! holds is released when it closes. An [`Allowlist`] guards the door; errors and panics in
 //! user code travel back as structured remote errors with the server's stack text.
 //!
-//! ```no_run
+//! ```
 //! use rpc_server::{Server, remote};
 //!
 //! /// A counter that lives on the server.
@@ -32,10 +32,20 @@
 //!     }
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = Server::builder().root::<Counter>("counter").build()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! server.serve(listener).await?;
+//! // `serve(listener)` runs until the process ends; `spawn` runs it in the background.
+//! let running = server.spawn(listener)?;
+//!
+//! // A client (the rpc-client crate) opens its own Counter and calls it.
+//! let client = rpc_client::Client::connect(running.local_addr()).await?;
+//! let counter = client.open("counter", (40,)).await?;
+//! assert_eq!(counter.call_as::<i64>("add", (2,)).await?, 42);
+//! assert_eq!(counter.get_as::<i64>("value").await?, 42);
+//! # drop((counter, client));
+//! running.shutdown().await?;
 //! # Ok(()) }
 //! ```
 //!
