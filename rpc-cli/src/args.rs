@@ -61,7 +61,7 @@ pub struct Target {
     /// The root object to open (e.g. counter, dict, list)
     pub root: String,
 
-    /// Constructor arguments as JSON: an array of positional arguments ('[40]'), an object of
+    /// Constructor arguments as JSON: an array of positional arguments (`[40]`), an object of
     /// named ones ('{"start": 40}'), or one value ('40')
     #[arg(long = "open", value_name = "JSON", value_parser = json_value)]
     pub open: Option<Value>,
