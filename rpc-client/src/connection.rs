@@ -19,10 +19,13 @@
 //! release registry and is released.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use rpc_core::limits::{clamp_deadline, wire_deadline};
@@ -227,7 +230,7 @@ impl Connection {
         ctx.deadline = started + wire_deadline(timeout);
         let stub = self.stub.clone();
         let queue = Arc::clone(&self.releases);
-        let task = tokio::spawn(async move {
+        let call = Detaching::new(async move {
             // Kept to put back if the request is never written.
             let carried: Vec<Release> = request.releases.clone();
             match stub.call(ctx, request).await {
@@ -242,23 +245,12 @@ impl Connection {
                 }
             }
         });
-        // Stop waiting at the timeout; the task still takes a late reply and registers (and so
-        // releases) any handle in it.
+        // Stop waiting at the timeout; the call, detached, still takes a late reply and
+        // registers (and so releases) any handle in it.
         let remaining = timeout.saturating_sub(started.elapsed());
-        let joined = match tokio::time::timeout(remaining, task).await {
-            Ok(joined) => joined,
-            Err(_) => return Err(CallError::Timeout { after: timeout }),
-        };
-        let outcome = match joined {
+        let outcome = match tokio::time::timeout(remaining, call).await {
             Ok(outcome) => outcome,
-            Err(join) if join.is_panic() => {
-                tracing::error!(op = op_name, "the call task panicked");
-                return Err(CallError::Protocol(format!(
-                    "the {op_name} call task panicked"
-                )));
-            }
-            // The runtime is shutting down.
-            Err(_) => return Err(CallError::Disconnected),
+            Err(_) => return Err(CallError::Timeout { after: timeout }),
         };
         match outcome {
             Ok(Ok(answer)) => Ok(answer),
@@ -329,6 +321,52 @@ impl Connection {
             RpcError::Server(e) => {
                 CallError::Protocol(format!("the server aborted the request: {e}"))
             }
+        }
+    }
+}
+
+/// A call's future, polled by the caller; if the caller drops it before it completes (an outer
+/// timeout, a `select!`), the rest of it is spawned instead of dropped. Dropping a tarpc call
+/// would send a `Cancel` that could abort the call after the server registered a handle for
+/// its reply; detached, the reply is received and its handles are released. Calls that
+/// complete, the common case, cost no task of their own.
+struct Detaching<T: 'static> {
+    inner: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> Detaching<T> {
+    fn new(call: impl Future<Output = T> + Send + 'static) -> Self {
+        Detaching {
+            inner: Some(Box::pin(call)),
+        }
+    }
+}
+
+impl<T: 'static> Future for Detaching<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<T> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Pending;
+        };
+        let output = std::task::ready!(inner.as_mut().poll(cx));
+        self.inner = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<T: 'static> Drop for Detaching<T> {
+    fn drop(&mut self) {
+        let Some(rest) = self.inner.take() else {
+            return;
+        };
+        // Without a runtime (it is shutting down) the connection is going away too, and the
+        // server frees the session's handles with it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let rest: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+                let _ = rest.await;
+            });
+            runtime.spawn(rest);
         }
     }
 }

@@ -17,9 +17,11 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+
+use futures::task::AtomicWaker;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -70,7 +72,7 @@ pub(crate) struct Clock {
     /// writes their replies, and ends as if the peer had closed its side.
     reads_closed: AtomicBool,
     /// The reader waiting for data, woken when reads are closed.
-    read_waker: Mutex<Option<Waker>>,
+    read_waker: AtomicWaker,
 }
 
 impl Clock {
@@ -93,14 +95,7 @@ impl Clock {
     /// Makes every further read see end-of-stream (see `reads_closed`).
     pub(crate) fn close_reads(&self) {
         self.reads_closed.store(true, Ordering::Release);
-        let waker = self
-            .read_waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.read_waker.wake();
     }
 
     /// Returns the first limit that passed, if any.
@@ -168,7 +163,7 @@ impl<S> ClockedStream<S> {
             partial_since: AtomicU64::new(NEVER),
             write_blocked_since: AtomicU64::new(NEVER),
             reads_closed: AtomicBool::new(false),
-            read_waker: Mutex::new(None),
+            read_waker: AtomicWaker::new(),
         });
         (
             ClockedStream {
@@ -237,11 +232,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
                 self.as_mut().get_mut().observe(fresh);
             }
             Poll::Pending => {
-                *self
-                    .clock
-                    .read_waker
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+                self.clock.read_waker.register(cx.waker());
                 // Closed between the check above and storing the waker: do not miss it.
                 if self.clock.reads_closed.load(Ordering::Acquire) {
                     return Poll::Ready(Ok(()));

@@ -13,8 +13,8 @@ use std::time::Instant;
 use rpc_core::limits::work_budget;
 use rpc_core::protocol::{ObjectService, ServerInfo};
 use rpc_core::{
-    ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response, WireCodec,
-    check_name,
+    ErrorKind, HandleId, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response,
+    Value, WireCodec, check_name,
 };
 use tarpc::context;
 use tracing::{Instrument, debug, error, trace, warn};
@@ -145,16 +145,17 @@ impl Session {
             Ok(n) => *n,
             Err(_) => 0,
         };
-        let target = match &request.op {
+        trace!(session = s.id, ?request, "request");
+        let mut result = self.dispatch(&mut request.op, releases.map(|_| ())).await;
+        // Where the op ran, borrowed from what is left of it (its values were taken).
+        let target: Option<(HandleId, Option<&str>)> = match &request.op {
             Op::Get { handle, name } | Op::Set { handle, name, .. } | Op::Del { handle, name } => {
-                Some((*handle, Some(name.clone())))
+                Some((*handle, Some(name.as_str())))
             }
-            Op::Run { handle, name, .. } => Some((*handle, name.clone())),
+            Op::Run { handle, name, .. } => Some((*handle, name.as_deref())),
             Op::Dir { handle } | Op::All { handle } => Some((*handle, None)),
             _ => None,
         };
-        trace!(session = s.id, ?request, "request");
-        let mut result = self.dispatch(request.op, releases.map(|_| ())).await;
         if let Ok(reply) = &result {
             if let Err(e) = self.check_size(reply) {
                 result = Err(e);
@@ -169,7 +170,7 @@ impl Session {
                     }
                 }
                 if e.member.is_none() {
-                    e.member.clone_from(member);
+                    e.member = member.map(str::to_owned);
                 }
             }
             if !s.shared.config.stack_text {
@@ -181,7 +182,7 @@ impl Session {
             session = s.id,
             op,
             handle = target.as_ref().map(|t| t.0.0),
-            member = target.as_ref().and_then(|t| t.1.as_deref()),
+            member = target.as_ref().and_then(|t| t.1),
             released,
             ok = result.is_ok(),
             micros = started.elapsed().as_micros() as u64,
@@ -198,6 +199,16 @@ impl Session {
             return Ok(());
         };
         let limits = self.0.shared.config.wire_limits();
+        // Most replies are one small scalar: nothing to walk or measure.
+        let small = match value {
+            Value::Str(text) => text.len() < limits.max_frame_bytes / 2,
+            Value::Bytes(bytes) => bytes.len() < limits.max_frame_bytes / 2,
+            Value::List(_) | Value::Tuple(_) | Value::Map(_) => false,
+            _ => true,
+        };
+        if small {
+            return Ok(());
+        }
         if value.depth() > limits.max_value_depth {
             return Err(RemoteError::new(
                 ErrorKind::TooDeep,
@@ -261,7 +272,7 @@ impl Session {
     }
 
     /// Runs one op; `releases` is the outcome of the request's releases, answered by BYE.
-    async fn dispatch(&self, op: Op, releases: Result<(), RemoteError>) -> Response {
+    async fn dispatch(&self, op: &mut Op, releases: Result<(), RemoteError>) -> Response {
         let s = &self.0;
         if s.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(RemoteError::new(
@@ -278,6 +289,7 @@ impl Session {
         let table = &s.cx.table;
         match op {
             Op::Hello { protocol, client } => {
+                let protocol = *protocol;
                 if protocol != PROTOCOL_VERSION {
                     return Err(RemoteError::new(
                         ErrorKind::VersionMismatch,
@@ -301,8 +313,10 @@ impl Session {
                 }))
             }
             Op::Open { root, args } => {
-                check_name(&root)?;
-                let object = match s.shared.roots.get(&root) {
+                let root = root.as_str();
+                check_name(root)?;
+                let args = std::mem::take(args);
+                let object = match s.shared.roots.get(root) {
                     None => {
                         let mut known: Vec<&str> =
                             s.shared.roots.keys().map(String::as_str).collect();
@@ -314,20 +328,21 @@ impl Session {
                     }
                     Some(Root::Shared(object)) => Arc::clone(object),
                     Some(Root::PerSession(build)) => match catch_sync(|| build(args, &s.cx)) {
-                        Ok(built) => built.map_err(|e| e.at(&root, None))?,
-                        Err(report) => return Err(self.panicked(report).at(&root, None)),
+                        Ok(built) => built.map_err(|e| e.at(root, None))?,
+                        Err(report) => return Err(self.panicked(report).at(root, None)),
                     },
                 };
                 Ok(Reply::Object(table.insert(object)?))
             }
             Op::Get { handle, name } => {
-                check_name(&name)?;
-                let object = table.get(handle)?;
-                if object.has_method(&name) {
-                    let bound: Arc<dyn Object> = Arc::new(BoundMethod::new(object, &name));
+                let name = name.as_str();
+                check_name(name)?;
+                let object = table.get(*handle)?;
+                if object.has_method(name) {
+                    let bound: Arc<dyn Object> = Arc::new(BoundMethod::new(object, name));
                     return Ok(Reply::Object(table.insert(bound)?));
                 }
-                let returned = self.guarded(object.get(&name)).await?;
+                let returned = self.guarded(object.get(name)).await?;
                 self.reply(returned)
             }
             Op::Set {
@@ -335,22 +350,26 @@ impl Session {
                 name,
                 value,
             } => {
-                check_name(&name)?;
-                let object = table.get(handle)?;
-                self.guarded(object.set(&name, value, &s.cx)).await?;
+                let name = name.as_str();
+                check_name(name)?;
+                let object = table.get(*handle)?;
+                self.guarded(object.set(name, std::mem::take(value), &s.cx))
+                    .await?;
                 Ok(Reply::Done)
             }
             Op::Del { handle, name } => {
-                check_name(&name)?;
-                let object = table.get(handle)?;
-                self.guarded(object.del(&name)).await?;
+                let name = name.as_str();
+                check_name(name)?;
+                let object = table.get(*handle)?;
+                self.guarded(object.del(name)).await?;
                 Ok(Reply::Done)
             }
             Op::Run { handle, name, args } => {
-                if let Some(name) = &name {
+                if let Some(name) = name.as_deref() {
                     check_name(name)?;
                 }
-                let object = table.get(handle)?;
+                let object = table.get(*handle)?;
+                let args = std::mem::take(args);
                 let started = match catch_sync(|| object.call(name.as_deref(), args, &s.cx)) {
                     Ok(started) => started?,
                     Err(report) => return Err(self.panicked(report)),
@@ -358,14 +377,14 @@ impl Session {
                 let returned = self.guarded(started).await?;
                 self.reply(returned)
             }
-            Op::Dir { handle } => Ok(Reply::Members(table.get(handle)?.members())),
+            Op::Dir { handle } => Ok(Reply::Members(table.get(*handle)?.members())),
             Op::All { handle } => {
-                let object = table.get(handle)?;
+                let object = table.get(*handle)?;
                 Ok(Reply::Value(self.guarded(object.all()).await?))
             }
             Op::Release => releases.map(|()| Reply::Done),
             Op::Ping => Ok(Reply::Done),
-            Op::Rejected(error) => Err(error),
+            Op::Rejected(error) => Err(error.clone()),
             Op::Stats => Ok(Reply::Stats(s.shared.stats())),
         }
     }
