@@ -61,6 +61,13 @@ pub struct ServerConfig {
     /// How long `serve_with_shutdown` lets in-flight calls finish after the signal. Default
     /// 10 s; connections still open after it are closed.
     pub shutdown_grace: Duration,
+    /// Whether each call runs on a task of its own. Default `false`: the calls of one
+    /// connection run concurrently on that connection's task, which costs no task per call
+    /// (about 3,000 instructions and a wake-up less); connections still run in parallel. Set it
+    /// to run the calls of one connection in parallel on a multi-thread runtime. Either way, a
+    /// CPU-heavy or blocking method should be marked `#[remote(blocking)]`, which runs it on
+    /// the blocking pool.
+    pub spawn_per_call: bool,
     /// The server name `hello` reports.
     pub name: String,
 }
@@ -81,6 +88,7 @@ impl Default for ServerConfig {
             max_error_text: DEFAULT_MAX_ERROR_TEXT,
             stack_text: true,
             shutdown_grace: Duration::from_secs(10),
+            spawn_per_call: false,
             name: concat!("rpc-server ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -457,10 +457,16 @@ async fn serve_connection(
                 .saturating_mul(4)
                 .saturating_add(64),
         )
-        .execute(session.clone().serve())
-        .for_each(|handler| async {
-            tokio::spawn(handler.instrument(tracing::Span::current()));
-        });
+        .execute(session.clone().serve());
+    let spawn = config.spawn_per_call;
+    let requests = requests.for_each_concurrent(None, |handler| async move {
+        if spawn {
+            // Each call on a task of its own: parallel on a multi-thread runtime.
+            let _ = tokio::spawn(handler.instrument(tracing::Span::current())).await;
+        } else {
+            handler.await;
+        }
+    });
     let mut requests = pin!(requests);
     tokio::select! {
         () = &mut requests => {}

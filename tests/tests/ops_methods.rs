@@ -203,3 +203,21 @@ async fn data_results_keep_their_shape() {
         vec![("value".to_owned(), 7), ("changes".to_owned(), 0)]
     );
 }
+
+#[tokio::test]
+async fn calls_on_their_own_tasks_when_configured() {
+    let mut config = rpc_server::ServerConfig::default();
+    config.spawn_per_call = true;
+    let server = rpc_tests::start_demo(rpc_server::Allowlist::loopback(), config).await;
+    let client = Client::connect(server.local_addr()).await.expect("connect");
+    let a = client.open("counter", (1,)).await.expect("open");
+    let b = client.open("counter", (2,)).await.expect("open");
+    let (x, y) = tokio::join!(
+        a.call_as::<i64>("slow_value", (50,)),
+        b.call_as::<i64>("add", (3,))
+    );
+    assert_eq!((x.expect("a"), y.expect("b")), (1, 5));
+    let err = a.call("explode", ()).await.expect_err("panics");
+    assert_eq!(err.kind(), Some(ErrorKind::Panicked));
+    assert_eq!(a.call_as::<i64>("add", (1,)).await.expect("still works"), 2);
+}
