@@ -25,13 +25,15 @@ use std::mem;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use rpc_core::limits::{clamp_deadline, wire_deadline};
 use rpc_core::protocol::{ObjectServiceClient, ServerInfo};
 use rpc_core::{
-    ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, WireCodec, WireLimits,
+    ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Value, WireCodec,
+    WireLimits,
 };
 use tarpc::client::{NewClient, RpcError};
 use tarpc::context;
@@ -102,7 +104,12 @@ impl Connection {
         let framed = LengthDelimitedCodec::builder()
             .max_frame_length(settings.limits.max_frame_bytes)
             .new_framed(stream);
-        let transport = tarpc::serde_transport::new(framed, WireCodec::new(settings.limits));
+        // What the codec may send; lowered to the server's frame limit after `hello`.
+        let send_limit = Arc::new(AtomicUsize::new(settings.limits.max_frame_bytes));
+        let transport = tarpc::serde_transport::new(
+            framed,
+            WireCodec::with_send_limit(settings.limits, Arc::clone(&send_limit)),
+        );
         let NewClient {
             client: stub,
             dispatch,
@@ -166,6 +173,10 @@ impl Connection {
             move |batch| send_releases(stub.clone(), peer, batch)
         }));
         let frame_limit = (settings.limits.max_frame_bytes as u64).min(info.max_frame_bytes);
+        send_limit.store(
+            usize::try_from(frame_limit).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
         Ok(Arc::new(Connection {
             stub,
             releases,
@@ -203,8 +214,12 @@ impl Connection {
             releases: Vec::new(),
             op,
         };
-        // Check the op alone first, so a too-large op never touches the release queue.
-        self.check_size(&request)?;
+        // A large op is checked before it takes releases; small ones are checked by the
+        // codec as it encodes (one pass), failing with `TooLarge` and their releases put back.
+        let large = op_may_be_large(&request.op, self.frame_limit);
+        if large {
+            self.check_size(&request)?;
+        }
         let started = Instant::now();
         request.releases = tokio::time::timeout(
             timeout,
@@ -212,7 +227,7 @@ impl Connection {
         )
         .await
         .map_err(|_| CallError::Timeout { after: timeout })?;
-        if !request.releases.is_empty() && self.check_size(&request).is_err() {
+        if (large || request.releases.len() > 64) && self.check_size(&request).is_err() {
             // The op fits only without them: the background task sends them instead.
             self.releases.requeue(mem::take(&mut request.releases));
         }
@@ -322,6 +337,37 @@ impl Connection {
                 CallError::Protocol(format!("the server aborted the request: {e}"))
             }
         }
+    }
+}
+
+/// Whether `op` could come near `frame_limit`: it has containers, many arguments, or a string
+/// longer than an eighth of the limit. A cheap look, no encoding; ops it passes over are still
+/// checked by the codec as it encodes them.
+fn op_may_be_large(op: &Op, frame_limit: u64) -> bool {
+    let long = |len: usize| len as u64 > frame_limit / 8;
+    let value_large = |v: &Value| match v {
+        Value::Str(s) => long(s.len()),
+        Value::Bytes(b) => long(b.len()),
+        Value::List(_) | Value::Tuple(_) | Value::Map(_) => true,
+        _ => false,
+    };
+    let args_large = |args: &rpc_core::Args| {
+        args.positional.len() + args.named.len() > 6
+            || args.positional.iter().any(value_large)
+            || args
+                .named
+                .iter()
+                .any(|(n, v)| long(n.len()) || value_large(v))
+    };
+    match op {
+        Op::Open { root, args } => long(root.len()) || args_large(args),
+        Op::Run { name, args, .. } => {
+            name.as_ref().is_some_and(|n| long(n.len())) || args_large(args)
+        }
+        Op::Set { name, value, .. } => long(name.len()) || value_large(value),
+        Op::Get { name, .. } | Op::Del { name, .. } => long(name.len()),
+        Op::Hello { client, .. } => long(client.len()),
+        _ => false,
     }
 }
 

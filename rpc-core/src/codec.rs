@@ -15,6 +15,8 @@
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bincode::Options;
@@ -46,15 +48,30 @@ impl Default for WireLimits {
 }
 
 /// The codec both ends use: see the module docs.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WireCodec {
     limits: WireLimits,
+    /// When set, the largest message `encode` produces; shared so a client can lower it to
+    /// the server's frame limit once `hello` has told it.
+    send_limit: Option<Arc<AtomicUsize>>,
 }
 
 impl WireCodec {
     /// A codec enforcing `limits`.
     pub fn new(limits: WireLimits) -> Self {
-        WireCodec { limits }
+        WireCodec {
+            limits,
+            send_limit: None,
+        }
+    }
+
+    /// A codec enforcing `limits` on what it decodes and `send_limit` (read at each encode)
+    /// on what it encodes.
+    pub fn with_send_limit(limits: WireLimits, send_limit: Arc<AtomicUsize>) -> Self {
+        WireCodec {
+            limits,
+            send_limit: Some(send_limit),
+        }
     }
 
     fn options(&self) -> impl Options + Copy {
@@ -63,10 +80,30 @@ impl WireCodec {
 
     /// Encodes `item` as one frame payload.
     ///
+    /// One pass: the size is checked after encoding (bincode's own limit would measure the
+    /// whole item in a first pass, for every message).
+    ///
     /// # Errors
-    /// The item is larger than the frame limit.
+    /// The item is larger than the frame limit (the message says "size limit").
     pub fn encode<T: Serialize + ?Sized>(&self, item: &T) -> io::Result<Vec<u8>> {
-        self.options().serialize(item).map_err(invalid_data)
+        let mut bytes = Vec::with_capacity(128);
+        bincode::DefaultOptions::new()
+            .serialize_into(&mut bytes, item)
+            .map_err(invalid_data)?;
+        let limit = self
+            .send_limit
+            .as_ref()
+            .map_or(self.limits.max_frame_bytes, |l| l.load(Ordering::Relaxed));
+        if bytes.len() > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "encoded message of {} bytes exceeds the size limit of {limit} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     /// The encoded size of `item`, or an error if it exceeds the frame limit.
