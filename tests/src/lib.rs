@@ -194,6 +194,30 @@ impl RawClient {
         }
     }
 
+    /// Opens root `root` with `args` as request `id`; panics unless the reply is an object
+    /// (a test helper: the failure message names the reply).
+    pub async fn open(
+        &mut self,
+        id: u64,
+        root: &str,
+        args: rpc_core::Args,
+    ) -> rpc_core::HandleDescriptor {
+        match self
+            .call(
+                id,
+                Op::Open {
+                    root: root.into(),
+                    args,
+                },
+            )
+            .await
+            .expect("open answered")
+        {
+            Ok(rpc_core::Reply::Object(descriptor)) => descriptor,
+            other => panic!("open {root} returned {other:?}"),
+        }
+    }
+
     /// Waits until the server closes the connection, reading and discarding anything sent;
     /// `true` if it closed within `within`.
     pub async fn closed_within(&mut self, within: Duration) -> bool {

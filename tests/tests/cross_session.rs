@@ -71,20 +71,9 @@ async fn greeted(server: std::net::SocketAddr) -> RawClient {
 }
 
 async fn open_counter(raw: &mut RawClient, id: u64, start: i64) -> HandleId {
-    match raw
-        .call(
-            id,
-            Op::Open {
-                root: "counter".into(),
-                args: Args::positional(vec![Value::Int(start)]),
-            },
-        )
+    raw.open(id, "counter", Args::positional(vec![Value::Int(start)]))
         .await
-        .expect("open answered")
-    {
-        Ok(Reply::Object(descriptor)) => descriptor.id,
-        other => panic!("open returned {other:?}"),
-    }
+        .id
 }
 
 #[tokio::test]

@@ -125,19 +125,9 @@ async fn a_value_nested_100_000_deep_is_too_deep_not_a_crash() {
         .await
         .expect("connect");
     raw.hello().await.expect("hello");
-    let Ok(Reply::Object(counter)) = raw
-        .call(
-            1,
-            Op::Open {
-                root: "counter".into(),
-                args: Args::positional(vec![Value::Int(5)]),
-            },
-        )
-        .await
-        .expect("open answered")
-    else {
-        panic!("open returns an object")
-    };
+    let counter = raw
+        .open(1, "counter", Args::positional(vec![Value::Int(5)]))
+        .await;
     assert_eq!(counter.id, COUNTER, "first handle of the session");
 
     let set = encode_deep(2, DEPTH, |value| Op::Set {

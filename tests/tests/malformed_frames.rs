@@ -344,19 +344,9 @@ async fn read_until(
 async fn duplicate_request_id_in_flight_is_not_run_twice() {
     let server = start_default().await;
     let mut raw = greeted(server.local_addr()).await;
-    let Ok(Reply::Object(counter)) = raw
-        .call(
-            1,
-            Op::Open {
-                root: "counter".into(),
-                args: Args::positional(vec![Value::Int(5)]),
-            },
-        )
-        .await
-        .expect("open answered")
-    else {
-        panic!("open returns an object")
-    };
+    let counter = raw
+        .open(1, "counter", Args::positional(vec![Value::Int(5)]))
+        .await;
     // Request 7 is in flight for 300 ms while a second request 7 (a Ping) arrives.
     raw.send(
         7,

@@ -11,20 +11,7 @@ use rpc_tests::{RawClient, start_demo};
 
 async fn open_counter(raw: &mut RawClient) -> rpc_core::HandleId {
     raw.hello().await.expect("hello");
-    match raw
-        .call(
-            1,
-            Op::Open {
-                root: "counter".into(),
-                args: Args::new(),
-            },
-        )
-        .await
-        .expect("open")
-    {
-        Ok(Reply::Object(d)) => d.id,
-        other => panic!("open returns an object, got {other:?}"),
-    }
+    raw.open(1, "counter", Args::new()).await.id
 }
 
 fn slow(handle: rpc_core::HandleId, millis: i64) -> Op {

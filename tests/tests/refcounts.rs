@@ -167,19 +167,7 @@ async fn closing_the_connection_releases_everything() {
         .await
         .expect("connect");
     raw.hello().await.expect("hello");
-    let Ok(Reply::Object(root)) = raw
-        .call(
-            1,
-            Op::Open {
-                root: "probe".into(),
-                args: Args::new(),
-            },
-        )
-        .await
-        .expect("open")
-    else {
-        panic!("open returns an object")
-    };
+    let root = raw.open(1, "probe", Args::new()).await;
     let calls = [("fresh", "a"), ("fresh", "b"), ("kept", "k"), ("kept", "k")];
     for (i, (method, name)) in calls.into_iter().enumerate() {
         let reply = raw

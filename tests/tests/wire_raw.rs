@@ -44,19 +44,9 @@ async fn one_request_per_op_over_raw_frames() {
         .await
         .expect("connect");
     raw.hello().await.expect("hello");
-    let Ok(Reply::Object(counter)) = raw
-        .call(
-            1,
-            Op::Open {
-                root: "counter".into(),
-                args: Args::positional(vec![Value::Int(40)]),
-            },
-        )
-        .await
-        .expect("open")
-    else {
-        panic!("open returns an object")
-    };
+    let counter = raw
+        .open(1, "counter", Args::positional(vec![Value::Int(40)]))
+        .await;
     assert_eq!(counter.type_name, "Counter");
     let added = raw
         .call(
