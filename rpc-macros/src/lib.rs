@@ -13,8 +13,35 @@
 //!   `#[remote(constructor)]` marks the fn `open` calls to build a per-session root,
 //!   `#[remote(blocking)]` runs a sync method on the blocking pool, `#[remote(skip)]` hides a
 //!   public method. Private methods are never exposed; names starting with `_` never are.
+//!
+//! # `#[interface]`: typed client proxies
+//!
+//! `#[interface]` goes on a trait that declares a remote type's fields and methods, in a small
+//! crate both sides can depend on, and generates a typed proxy (`CounterProxy` for
+//! `trait Counter`) whose methods are checked by the compiler. Use it through
+//! `rpc_client::interface`; the generated code names only `::rpc_client` paths.
+//!
+//! ```ignore
+//! #[interface(name = "Counter")]            // the server's type name (default: the trait's)
+//! pub trait Counter {
+//!     #[field] fn value(&self) -> i64;      // value(), set_value(v)
+//!     #[field] fn note(&self) -> Option<String>; // note(), set_note(v), del_note()
+//!     #[field(readonly)] fn changes(&self) -> u64; // changes()
+//!     fn add(&mut self, n: i64) -> i64;     // add(n) -> Result<i64, CallError>
+//!     fn child(&mut self, name: &str) -> Counter; // -> Result<CounterProxy, CallError>
+//!     fn absorb(&mut self, other: &CounterProxy) -> i64; // a proxy passed as a handle
+//! }
+//! ```
+//!
+//! Parameters and results are owned data types; a parameter may also be `&str` or a typed
+//! proxy `&XProxy`; a result (or field) of the trait's own name, `Self` or a type whose name
+//! ends in `Proxy` comes back as that typed proxy. Items take `&self` or `&mut self`. The
+//! trait is not emitted: the server side is an ordinary `#[remote]` type whose members match,
+//! and the generated `checked()` verifies that at run time against the server's DIR.
 
 #![warn(missing_docs)]
+
+mod interface;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -47,6 +74,15 @@ pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
         )),
     };
     result.unwrap_or_else(Error::into_compile_error).into()
+}
+
+/// Generates a typed client proxy from a trait declaring a remote type's members. See the
+/// crate docs and `rpc_client::typed`.
+#[proc_macro_attribute]
+pub fn interface(attr: TokenStream, item: TokenStream) -> TokenStream {
+    interface::expand(attr.into(), item.into())
+        .unwrap_or_else(Error::into_compile_error)
+        .into()
 }
 
 /// Options given as `#[remote(...)]` on a field or method.
