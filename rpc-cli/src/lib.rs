@@ -18,7 +18,7 @@
 //! - [`shell`]: the shell's loop: line editor, history, completion, piped input.
 //! - [`output`]: formatting results, DIR tables and coloured errors.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod args;
 pub mod commands;

@@ -6,6 +6,24 @@
 //! hardened [`WireCodec`], the access check on names, and the default limits. Protocol rules
 //! are unit-tested here without a runtime.
 //!
+//! ```
+//! use rpc_core::{Value, from_value, to_value};
+//!
+//! // Any serde type converts into a `Value` and back; `Display` reads like Python's repr.
+//! let pairs = vec![(1, 2)];
+//! let value = to_value(&pairs).expect("integers fit in a Value");
+//! assert_eq!(value.to_string(), "[(1, 2)]");
+//! let back: Vec<(i64, i64)> = from_value(value).expect("same shape");
+//! assert_eq!(back, pairs);
+//!
+//! // Names are checked the same way by every op: private names are refused.
+//! assert!(rpc_core::check_name("add").is_ok());
+//! assert_eq!(
+//!     rpc_core::check_name("_secret").map_err(|e| e.kind),
+//!     Err(rpc_core::ErrorKind::AccessDenied)
+//! );
+//! ```
+//!
 //! # Layout
 //!
 //! - [`value`]: `Value`, `to_value`, `from_value`, depth-limited decoding.
@@ -26,7 +44,7 @@
 //! | calls in flight per connection | 256 |
 //! | deadline clamp | 1 ms .. 1 h |
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod codec;
 pub mod error;

@@ -39,7 +39,7 @@
 //! trait is not emitted: the server side is an ordinary `#[remote]` type whose members match,
 //! and the generated `checked()` verifies that at run time against the server's DIR.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod interface;
 

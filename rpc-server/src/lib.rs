@@ -70,7 +70,7 @@
 //! in flight per connection (then `Overloaded`), 1,024 connections, 64 KiB of error text,
 //! 10 s shutdown grace, deadlines clamped to 1 ms .. 1 h.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod admission;
 mod allowlist;

@@ -25,7 +25,7 @@
 //! type, message, cause chain, stack text), as with the dynamic `rpc_client::Proxy`, which
 //! stays available through [`CounterProxy::proxy`].
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 use rpc_client::interface;
 
