@@ -115,11 +115,20 @@ fn short_clocks() -> ServerConfig {
 }
 
 #[tokio::test]
-async fn a_socket_that_sends_nothing_is_closed_at_the_first_frame_timeout() {
-    let server = start_demo(Allowlist::loopback(), short_clocks()).await;
+async fn a_thousand_sockets_that_send_nothing_are_closed_at_the_first_frame_timeout() {
+    // Both ends of 1,000 connections live in this process: make room for them.
+    let (soft, hard) = rlimit::Resource::NOFILE.get().expect("getrlimit");
+    if soft < 4096 {
+        rlimit::Resource::NOFILE
+            .set(hard.min(4096), hard)
+            .expect("raise the descriptor limit");
+    }
+    let mut config = short_clocks();
+    config.max_connections_per_ip = 2_000;
+    let server = start_demo(Allowlist::loopback(), config).await;
     let mut control = greeted("127.0.0.1", &server).await;
     let mut idle = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..1_000 {
         idle.push(
             RawClient::connect(server.local_addr())
                 .await
@@ -138,7 +147,7 @@ async fn a_socket_that_sends_nothing_is_closed_at_the_first_frame_timeout() {
         Ok(Reply::Done)
     );
     let s = stats(&server).await;
-    assert_eq!(s.stalled_total, 20);
+    assert_eq!(s.stalled_total, 1_000);
 }
 
 #[tokio::test]
