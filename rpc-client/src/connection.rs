@@ -139,7 +139,7 @@ impl Connection {
                     reply_kind(&other)
                 )));
             }
-            Ok(Err(remote)) => return Err(ConnectError::Refused(remote)),
+            Ok(Err(remote)) => return Err(ConnectError::Refused(*remote)),
             Err(RpcError::DeadlineExceeded) => return Err(ConnectError::Timeout),
             Err(RpcError::Shutdown | RpcError::Channel(_) | RpcError::Send(_)) => {
                 tracing::warn!(%peer, "server closed the connection at connect");
@@ -269,7 +269,7 @@ impl Connection {
         };
         match outcome {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(remote)) => Err(self.remote_error(remote, op_name)),
+            Ok(Err(remote)) => Err(self.remote_error(*remote, op_name)),
             Err(e) => Err(self.rpc_error(e, op_name, timeout)),
         }
     }

@@ -36,6 +36,12 @@ fn desc(id: u64, type_name: &str) -> HandleDescriptor {
 
 impl ObjectService for Mock {
     async fn call(self, _ctx: context::Context, request: Request) -> Response {
+        self.answer(request).await.map_err(Box::new)
+    }
+}
+
+impl Mock {
+    async fn answer(&self, request: Request) -> Result<Reply, RemoteError> {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -256,8 +256,9 @@ pub enum Reply {
     Stats(ServerStats),
 }
 
-/// The answer to every request.
-pub type Response = Result<Reply, RemoteError>;
+/// The answer to every request. The error is boxed: it is large (texts, chain, stack) and rare,
+/// and an unboxed error would size, and be copied with, every successful reply.
+pub type Response = Result<Reply, Box<RemoteError>>;
 
 /// The tarpc service: one method carrying a [`Request`] (see the module docs for why).
 #[tarpc::service]

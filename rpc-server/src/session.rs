@@ -29,6 +29,9 @@ use crate::server::{Root, ServerShared};
 /// Bytes tarpc's response envelope (request id, result tags) adds around a reply, at most.
 const ENVELOPE_BYTES: usize = 64;
 
+/// An op's result inside the session; boxed into a [`Response`] at the wire.
+type Outcome = Result<Reply, RemoteError>;
+
 /// One connection's session. Cheap to clone: tarpc clones it for every request.
 #[derive(Clone)]
 pub(crate) struct Session(Arc<SessionState>);
@@ -123,7 +126,7 @@ impl Session {
         held
     }
 
-    async fn handle(&self, mut request: Request) -> Response {
+    async fn handle(&self, mut request: Request) -> Outcome {
         let s = &self.0;
         // Releases apply whatever happens to the op (overload, shutdown): they only free
         // memory, and the client never sends them twice.
@@ -272,7 +275,7 @@ impl Session {
     }
 
     /// Runs one op; `releases` is the outcome of the request's releases, answered by BYE.
-    async fn dispatch(&self, op: &mut Op, releases: Result<(), RemoteError>) -> Response {
+    async fn dispatch(&self, op: &mut Op, releases: Result<(), RemoteError>) -> Outcome {
         let s = &self.0;
         if s.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(RemoteError::new(
@@ -389,7 +392,7 @@ impl Session {
         }
     }
 
-    fn reply(&self, returned: Returned) -> Response {
+    fn reply(&self, returned: Returned) -> Outcome {
         match returned {
             Returned::Data(value) => Ok(Reply::Value(value)),
             Returned::Object(object) => Ok(Reply::Object(self.0.cx.table.insert(object)?)),
@@ -435,14 +438,14 @@ impl ObjectService for Session {
         let span = tracing::debug_span!("call", request = number);
         let work = self.handle(request).instrument(span);
         match tokio::time::timeout(work_budget(remaining), work).await {
-            Ok(response) => response,
+            Ok(outcome) => outcome.map_err(Box::new),
             Err(_) => {
                 let mut e = RemoteError::new(
                     ErrorKind::TimedOut,
                     format!("the call did not finish within its deadline ({remaining:?})"),
                 );
                 e.session = Some(self.0.id);
-                Err(e)
+                Err(Box::new(e))
             }
         }
     }
