@@ -23,11 +23,11 @@ server's stack text go to stderr) or the call failed otherwise; 2 for a usage er
 the server cannot be reached or the connection broke.
 
 Examples:
-  rpc dir 127.0.0.1:1234 counter
-  rpc call 127.0.0.1:1234 counter add 5 --open '[40]'
-  rpc call 127.0.0.1:1234 counter add_many 1 --arg times=3
-  rpc --json all 127.0.0.1:1234 counter
-  rpc shell 127.0.0.1:1234 dict";
+  rpc dir ADDR counter      # ADDR: the server, e.g. 127.0.0.1 and its port
+  rpc call ADDR counter add 5 --open '[40]'
+  rpc call ADDR counter add_many 1 --arg times=3
+  rpc --json all ADDR counter
+  rpc shell ADDR dict";
 
 const SESSION_NOTE: &str = "\
 This command opens its own session, which ends when it exits: a per-session root is built anew \
@@ -55,7 +55,7 @@ pub struct Cli {
 /// Where to go: the server, the root object and its constructor arguments.
 #[derive(Clone, Debug, Args)]
 pub struct Target {
-    /// The server's address, HOST:PORT (e.g. 127.0.0.1:1234)
+    /// The server's address, HOST:PORT (as the `server` example prints after `listening on`)
     pub addr: String,
 
     /// The root object to open (e.g. counter, dict, list)
