@@ -95,7 +95,7 @@ impl Mock {
                 Value::Int(5),
             )]))),
             Op::Stats => Ok(Reply::Stats(Default::default())),
-            Op::Rejected(e) => Err(e),
+            Op::Rejected(e) => Err(*e),
         }
     }
 }

@@ -50,7 +50,7 @@ impl<'de> Deserialize<'de> for Request {
         let (repr, too_deep) = tolerate_too_deep(|| RequestRepr::deserialize(deserializer));
         let RequestRepr { releases, mut op } = repr?;
         if let Some(message) = too_deep {
-            op = Op::Rejected(RemoteError::new(ErrorKind::TooDeep, message));
+            op = Op::Rejected(Box::new(RemoteError::new(ErrorKind::TooDeep, message)));
         }
         Ok(Request { releases, op })
     }
@@ -151,7 +151,7 @@ pub enum Op {
     /// Never on the wire: what a request decodes to when its op could not be accepted (a
     /// value nested past the depth limit). The server answers with the error.
     #[serde(skip)]
-    Rejected(RemoteError),
+    Rejected(Box<RemoteError>),
 }
 
 impl Op {

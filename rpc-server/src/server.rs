@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rpc_core::protocol::{ObjectService, ServerStats};
+use rpc_core::protocol::ServerStats;
 use rpc_core::{Args, RemoteError, WireCodec, check_name};
 use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
@@ -457,7 +457,7 @@ async fn serve_connection(
                 .saturating_mul(4)
                 .saturating_add(64),
         )
-        .execute(session.clone().serve());
+        .execute(session.clone());
     let spawn = config.spawn_per_call;
     let requests = requests.for_each_concurrent(None, |handler| async move {
         if spawn {
