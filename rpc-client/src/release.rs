@@ -111,6 +111,13 @@ impl ReleaseQueue {
         self.take_pending(max)
     }
 
+    /// [`take_for_request`](Self::take_for_request) without waiting: `None` while a `Release`
+    /// op of the background task is in flight.
+    pub(crate) fn try_take_for_request(&self, max: usize) -> Option<Vec<Release>> {
+        let _turn = self.turn.try_lock().ok()?;
+        Some(self.take_pending(max))
+    }
+
     /// Takes up to `max` pending releases, oldest first.
     pub(crate) fn take_pending(&self, max: usize) -> Vec<Release> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);

@@ -15,8 +15,8 @@
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bincode::Options;
@@ -169,6 +169,14 @@ struct WireContext {
     trace_context: trace::Context,
 }
 
+/// A `Context` to fill in: the type cannot be built field by field outside tarpc, and
+/// `context::current()` looks up the current tracing span and OpenTelemetry context on every
+/// call, for two fields the decoder then overwrites.
+fn context_template() -> context::Context {
+    static TEMPLATE: OnceLock<context::Context> = OnceLock::new();
+    *TEMPLATE.get_or_init(context::current)
+}
+
 impl<T> WireClientMessage<T> {
     fn into_tarpc(self) -> ClientMessage<T> {
         match self {
@@ -177,7 +185,7 @@ impl<T> WireClientMessage<T> {
                 id,
                 message,
             }) => {
-                let mut context = context::current();
+                let mut context = context_template();
                 context.deadline = Instant::now() + clamp_deadline(wire.deadline);
                 context.trace_context = wire.trace_context;
                 ClientMessage::Request(tarpc::Request {

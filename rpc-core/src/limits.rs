@@ -44,6 +44,13 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// peer's session and handles are released.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// Time between TCP keepalive probes (10 s), once the idle time has passed.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Unanswered TCP keepalive probes after which the peer counts as dead (3). With the idle time
+/// and interval above, a dead peer's connection closes 90 s after the last packet from it.
+pub const DEFAULT_KEEPALIVE_RETRIES: u32 = 3;
+
 /// Shortest deadline a request may carry (1 ms); shorter ones are raised to it.
 pub const MIN_DEADLINE: Duration = Duration::from_millis(1);
 

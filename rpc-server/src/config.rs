@@ -7,9 +7,10 @@ use rpc_core::WireLimits;
 use crate::connection_clock::ClockLimits;
 use rpc_core::limits::{
     DEFAULT_FIRST_FRAME_TIMEOUT, DEFAULT_FRAME_PROGRESS_TIMEOUT, DEFAULT_KEEPALIVE,
-    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
-    DEFAULT_MAX_ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION,
-    DEFAULT_MAX_VALUE_DEPTH, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_MAX_CALLS_IN_FLIGHT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_ERROR_TEXT,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION, DEFAULT_MAX_VALUE_DEPTH,
+    DEFAULT_WRITE_TIMEOUT,
 };
 
 /// Limits and switches of a server. Build with `ServerConfig::default()` and change fields.
@@ -48,10 +49,28 @@ pub struct ServerConfig {
     /// Time a reply may wait on a peer that does not read. Default 30 s. Past it the
     /// connection is closed, so pipelined calls with large replies cannot pile up output.
     pub write_timeout: Duration,
-    /// TCP keepalive idle time: after this long without traffic the kernel probes the peer
-    /// (every 10 s, 3 times), and a dead peer's connection closes, releasing its session and
-    /// handles. Default 60 s; `None` leaves the system default (usually off).
+    /// TCP keepalive idle time: after this long without a packet from the peer the kernel
+    /// probes it every [`keepalive_interval`](Self::keepalive_interval); after
+    /// [`keepalive_retries`](Self::keepalive_retries) unanswered probes the connection closes,
+    /// releasing its session and handles. This finds a peer that vanished without closing
+    /// (host down, cable pulled), which an idle session would otherwise hold forever. Default
+    /// 60 s, so with the default interval and retries a dead peer is dropped 90 s after its
+    /// last packet. `None` leaves the system's keepalive setting (usually off) and ignores the
+    /// interval and retries.
+    ///
+    /// On Linux, Android and Fuchsia the server also sets `TCP_USER_TIMEOUT` to idle +
+    /// interval × retries: keepalive does not probe while sent data awaits acknowledgement,
+    /// and the user timeout closes such a connection, to a peer that stopped acknowledging,
+    /// after the same time. The kernel counts these times in whole seconds (1 s to 32,767 s);
+    /// a value it refuses leaves the socket with the system's settings, logged at `debug`.
     pub keepalive: Option<Duration>,
+    /// Time between TCP keepalive probes once the idle time has passed. Default 10 s. Used
+    /// only when [`keepalive`](Self::keepalive) is set.
+    pub keepalive_interval: Duration,
+    /// Unanswered TCP keepalive probes after which the peer counts as dead and the connection
+    /// closes. Default 3; Linux accepts 1 to 127. Used only when
+    /// [`keepalive`](Self::keepalive) is set.
+    pub keepalive_retries: u32,
     /// Bytes of message, cause and stack text in one remote error. Default 64 KiB; longer text
     /// is cut and marked.
     pub max_error_text: usize,
@@ -85,6 +104,8 @@ impl Default for ServerConfig {
             frame_progress_timeout: DEFAULT_FRAME_PROGRESS_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             keepalive: Some(DEFAULT_KEEPALIVE),
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            keepalive_retries: DEFAULT_KEEPALIVE_RETRIES,
             max_error_text: DEFAULT_MAX_ERROR_TEXT,
             stack_text: true,
             shutdown_grace: Duration::from_secs(10),
@@ -103,10 +124,49 @@ impl ServerConfig {
         }
     }
 
+    /// The keepalive parameters for an accepted socket, and the matching `TCP_USER_TIMEOUT`
+    /// (idle + interval × retries); `None` when [`keepalive`](Self::keepalive) is `None`.
+    pub(crate) fn tcp_keepalive(&self) -> Option<(socket2::TcpKeepalive, Duration)> {
+        let idle = self.keepalive?;
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(self.keepalive_interval)
+            .with_retries(self.keepalive_retries);
+        let user_timeout = idle.saturating_add(
+            self.keepalive_interval
+                .saturating_mul(self.keepalive_retries),
+        );
+        Some((keepalive, user_timeout))
+    }
+
     pub(crate) fn wire_limits(&self) -> WireLimits {
         WireLimits {
             max_frame_bytes: self.max_frame_bytes,
             max_value_depth: self.max_value_depth,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_timeout_is_idle_plus_every_probe() {
+        let config = ServerConfig::default();
+        let (_, user_timeout) = config.tcp_keepalive().expect("keepalive is on by default");
+        assert_eq!(user_timeout, Duration::from_secs(60 + 3 * 10));
+
+        let mut config = ServerConfig {
+            keepalive: Some(Duration::from_secs(1)),
+            keepalive_interval: Duration::from_secs(1),
+            keepalive_retries: 2,
+            ..ServerConfig::default()
+        };
+        let (_, user_timeout) = config.tcp_keepalive().expect("keepalive was set");
+        assert_eq!(user_timeout, Duration::from_secs(3));
+
+        config.keepalive = None;
+        assert!(config.tcp_keepalive().is_none());
     }
 }

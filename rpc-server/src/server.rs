@@ -109,6 +109,10 @@ pub enum BuildError {
     /// A limit is zero, which would refuse everything.
     #[error("config field {0} must be greater than zero")]
     ZeroLimit(&'static str),
+    /// A keepalive time under one second: the kernel counts these in whole seconds and
+    /// refuses zero, which would leave dead peers to the system's defaults.
+    #[error("config field {0} must be at least one second")]
+    UnderOneSecond(&'static str),
 }
 
 /// Registers roots, the allowlist and the config; `build` checks them all at once.
@@ -175,7 +179,8 @@ impl ServerBuilder {
     /// Checks the registration and builds the server.
     ///
     /// # Errors
-    /// A root name that is not a public identifier, a name registered twice, or a zero limit.
+    /// A root name that is not a public identifier, a name registered twice, a zero limit, or
+    /// a keepalive time under one second.
     pub fn build(self) -> Result<Server, BuildError> {
         let c = &self.config;
         for (value, field) in [
@@ -185,9 +190,20 @@ impl ServerBuilder {
             (c.max_calls_in_flight, "max_calls_in_flight"),
             (c.max_connections, "max_connections"),
             (c.max_connections_per_ip, "max_connections_per_ip"),
+            (c.keepalive_retries as usize, "keepalive_retries"),
         ] {
             if value == 0 {
                 return Err(BuildError::ZeroLimit(field));
+            }
+        }
+        if let Some(idle) = c.keepalive {
+            for (time, field) in [
+                (idle, "keepalive"),
+                (c.keepalive_interval, "keepalive_interval"),
+            ] {
+                if time < Duration::from_secs(1) {
+                    return Err(BuildError::UnderOneSecond(field));
+                }
             }
         }
         let mut roots = HashMap::new();
@@ -430,14 +446,19 @@ async fn serve_connection(
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%peer, %error, "could not set TCP_NODELAY");
     }
-    if let Some(idle) = shared.config.keepalive {
-        let keepalive = socket2::TcpKeepalive::new()
-            .with_time(idle)
-            .with_interval(Duration::from_secs(10))
-            .with_retries(3);
-        if let Err(error) = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+    if let Some((keepalive, user_timeout)) = shared.config.tcp_keepalive() {
+        let socket = socket2::SockRef::from(&stream);
+        if let Err(error) = socket.set_tcp_keepalive(&keepalive) {
             debug!(%peer, %error, "could not set TCP keepalive");
         }
+        // Keepalive does not probe while sent data awaits acknowledgement; the user timeout
+        // drops a peer that stops acknowledging after the same time.
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+        if let Err(error) = socket.set_tcp_user_timeout(Some(user_timeout)) {
+            debug!(%peer, %error, "could not set TCP_USER_TIMEOUT");
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+        let _ = user_timeout;
     }
     let (stream, clock) = ClockedStream::new(stream);
     let session = Session::new(id, peer, Arc::clone(&shared));

@@ -6,23 +6,23 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use rpc_core::limits::work_budget;
 use rpc_core::protocol::{ObjectServiceRequest, ObjectServiceResponse, ServerInfo};
 use rpc_core::{
-    ErrorKind, HandleId, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request,
-    Value, WireCodec, check_name,
+    ErrorKind, HandleId, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Value,
+    WireCodec, check_name,
 };
+use tarpc::ServerError;
 use tarpc::context;
 use tarpc::server::Serve;
-use tarpc::ServerError;
 use tokio::time::Sleep;
-use tracing::{Instrument, debug, error, trace, warn};
+use tracing::{Level, debug, enabled, error, trace, warn};
 
 use crate::call::{CallContext, Returned};
 use crate::handle_table::HandleTable;
@@ -147,7 +147,8 @@ impl Session {
             return Err(e);
         };
         let _in_flight = InFlight::enter(&s.shared);
-        let started = Instant::now();
+        // The clock is read only for the `call` log line below.
+        let started = enabled!(Level::DEBUG).then(Instant::now);
         let op = request.op.name();
         let released = match &releases {
             Ok(n) => *n,
@@ -193,7 +194,7 @@ impl Session {
             member = target.as_ref().and_then(|t| t.1),
             released,
             ok = result.is_ok(),
-            micros = started.elapsed().as_micros() as u64,
+            micros = started.map(|t| t.elapsed().as_micros() as u64),
             "call"
         );
         trace!(session = s.id, ?result, "reply");
@@ -453,7 +454,9 @@ impl Serve for Session {
         let span = tracing::debug_span!("call", request = number);
         let session = self.0.id;
         Respond {
-            work: self.handle(request).instrument(span),
+            // A disabled span (no subscriber wants it) is not entered at every poll.
+            span: (!span.is_disabled()).then_some(span),
+            work: self.handle(request),
             deadline: now + work_budget(remaining),
             remaining,
             session,
@@ -471,6 +474,7 @@ pin_project_lite::pin_project! {
     struct Respond<F> {
         #[pin]
         work: F,
+        span: Option<tracing::Span>,
         deadline: Instant,
         remaining: Duration,
         session: u64,
@@ -483,6 +487,7 @@ impl<F: Future<Output = Outcome>> Future for Respond<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
         let response = if let Poll::Ready(outcome) = this.work.poll(cx) {
             outcome.map_err(Box::new)
         } else {

@@ -73,3 +73,42 @@ fn bad_registrations_fail_at_build() {
         );
     }
 }
+
+#[test]
+fn zero_limits_and_sub_second_keepalives_fail_at_build() {
+    use rpc_server::{BuildError, ServerConfig};
+    use std::time::Duration;
+    let build = |change: &dyn Fn(&mut ServerConfig)| {
+        let mut config = ServerConfig::default();
+        change(&mut config);
+        Server::builder()
+            .root::<Counter>("c")
+            .config(config)
+            .build()
+    };
+    assert!(matches!(
+        build(&|c| c.max_calls_in_flight = 0),
+        Err(BuildError::ZeroLimit("max_calls_in_flight"))
+    ));
+    assert!(matches!(
+        build(&|c| c.keepalive_retries = 0),
+        Err(BuildError::ZeroLimit("keepalive_retries"))
+    ));
+    assert!(matches!(
+        build(&|c| c.keepalive = Some(Duration::from_millis(500))),
+        Err(BuildError::UnderOneSecond("keepalive"))
+    ));
+    assert!(matches!(
+        build(&|c| c.keepalive_interval = Duration::ZERO),
+        Err(BuildError::UnderOneSecond("keepalive_interval"))
+    ));
+    // Without keepalive its timings are not used, so they are not checked.
+    assert!(
+        build(&|c| {
+            c.keepalive = None;
+            c.keepalive_interval = Duration::ZERO;
+        })
+        .is_ok()
+    );
+    assert!(build(&|_| {}).is_ok());
+}

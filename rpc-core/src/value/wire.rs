@@ -97,8 +97,11 @@ fn walk<'a, E: serde::ser::Error>(
     value: &'a Value,
     mut emit: impl FnMut(TokenRef<'a>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
+    // The root is taken without the stack, so a scalar (the common argument and result)
+    // walks without allocating.
+    let mut stack: Vec<&'a Value> = Vec::new();
+    let mut next = Some(value);
+    while let Some(v) = next.take().or_else(|| stack.pop()) {
         let token = match v {
             Value::None => TokenRef::None,
             Value::Bool(b) => TokenRef::Bool(*b),
@@ -133,11 +136,17 @@ struct Flat<'a>(&'a Value);
 
 impl Serialize for Flat<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut count = 0usize;
-        walk::<S::Error>(self.0, |_| {
-            count += 1;
-            Ok(())
-        })?;
+        let count = match self.0 {
+            Value::List(_) | Value::Tuple(_) | Value::Map(_) => {
+                let mut count = 0usize;
+                walk::<S::Error>(self.0, |_| {
+                    count += 1;
+                    Ok(())
+                })?;
+                count
+            }
+            _ => 1,
+        };
         let mut seq = serializer.serialize_seq(Some(count))?;
         walk::<S::Error>(self.0, |token| seq.serialize_element(&token))?;
         seq.end()
