@@ -51,6 +51,13 @@ const ENVELOPE_BYTES: u64 = 64;
 /// How long the background task waits for the server to answer one batch of releases.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Calls with a timeout shorter than this get a timer of their own, so they fail at the
+/// timeout even when the server does not answer. Longer ones (the default is an hour) rely on
+/// the server's `TimedOut` answer and on tarpc's deadline, which is at most
+/// [`REPLY_MARGIN`](rpc_core::limits::REPLY_MARGIN) (500 ms, 10 % of this) later: one timer
+/// less per call (see `docs/DECISIONS.md`).
+const OWN_TIMER_BELOW: Duration = Duration::from_secs(5);
+
 /// What [`Connection::open`] needs to know (the fields of
 /// [`ClientBuilder`](crate::ClientBuilder)).
 #[derive(Clone, Debug)]
@@ -266,14 +273,23 @@ impl Connection {
                 }
             }
         });
-        // Stop waiting at the timeout; the call, detached, still takes a late reply and
-        // registers (and so releases) any handle in it.
-        let outcome = match tokio::time::timeout_at(give_up, call).await {
-            Ok(outcome) => outcome,
-            Err(_) => return Err(CallError::Timeout { after: timeout }),
+        let outcome = if timeout < OWN_TIMER_BELOW {
+            // Stop waiting at the timeout; the call, detached, still takes a late reply and
+            // registers (and so releases) any handle in it.
+            match tokio::time::timeout_at(give_up, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => return Err(CallError::Timeout { after: timeout }),
+            }
+        } else {
+            // A live server answers `TimedOut` at the timeout; tarpc's deadline, at most
+            // `REPLY_MARGIN` later, covers a dead one. No second timer per call.
+            call.await
         };
         match outcome {
             Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(remote)) if remote.kind == ErrorKind::TimedOut => {
+                Err(CallError::Timeout { after: timeout })
+            }
             Ok(Err(remote)) => Err(self.remote_error(*remote, op_name)),
             Err(e) => Err(self.rpc_error(e, op_name, timeout)),
         }

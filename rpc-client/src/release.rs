@@ -42,7 +42,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use rpc_core::{HandleDescriptor, HandleId, Release};
@@ -66,6 +66,10 @@ pub(crate) struct ReleaseQueue {
     closed: AtomicBool,
     /// Whose turn it is to take pending releases and have them applied (see the module docs).
     turn: tokio::sync::Mutex<()>,
+    /// `pending.len()`, written under the `pending` lock, read without it.
+    pending_len: AtomicUsize,
+    /// Set by the background task while it holds `turn` with a batch taken.
+    in_flight: AtomicBool,
 }
 
 impl ReleaseQueue {
@@ -114,6 +118,12 @@ impl ReleaseQueue {
     /// [`take_for_request`](Self::take_for_request) without waiting: `None` while a `Release`
     /// op of the background task is in flight.
     pub(crate) fn try_take_for_request(&self, max: usize) -> Option<Vec<Release>> {
+        // The common case, nothing queued and nothing in flight, takes no lock. The background
+        // task sets `in_flight` before it empties `pending`, so a zero length that comes from
+        // its batch is seen with `in_flight` set (both `SeqCst`, read in this order).
+        if self.pending_len.load(Ordering::SeqCst) == 0 && !self.in_flight.load(Ordering::SeqCst) {
+            return Some(Vec::new());
+        }
         let _turn = self.turn.try_lock().ok()?;
         Some(self.take_pending(max))
     }
@@ -121,11 +131,13 @@ impl ReleaseQueue {
     /// Takes up to `max` pending releases, oldest first.
     pub(crate) fn take_pending(&self, max: usize) -> Vec<Release> {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if pending.len() <= max {
+        let taken = if pending.len() <= max {
             mem::take(&mut *pending)
         } else {
             pending.drain(..max).collect()
-        }
+        };
+        self.pending_len.store(pending.len(), Ordering::SeqCst);
+        taken
     }
 
     /// Puts back releases a request took but never sent, and wakes the background task.
@@ -136,6 +148,7 @@ impl ReleaseQueue {
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             pending.splice(0..0, releases);
+            self.pending_len.store(pending.len(), Ordering::SeqCst);
         }
         self.wake.notify_one();
     }
@@ -151,10 +164,11 @@ impl ReleaseQueue {
     }
 
     fn push(&self, release: Release) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(release);
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.push(release);
+            self.pending_len.store(pending.len(), Ordering::SeqCst);
+        }
         // `Notify` needs no runtime: this is safe in `Drop` during runtime shutdown.
         self.wake.notify_one();
     }
@@ -235,11 +249,14 @@ where
         loop {
             // Held until the server answered, so later requests run after these releases.
             let _turn = queue.turn.lock().await;
+            queue.in_flight.store(true, Ordering::SeqCst);
             let batch = queue.take_pending(MAX_RELEASES_PER_REQUEST);
             if batch.is_empty() {
+                queue.in_flight.store(false, Ordering::SeqCst);
                 break;
             }
             send(batch).await;
+            queue.in_flight.store(false, Ordering::SeqCst);
         }
         if closing {
             tracing::debug!("connection dropped; release task done");

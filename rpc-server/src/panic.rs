@@ -102,25 +102,27 @@ pub(crate) fn catch_sync<R>(f: impl FnOnce() -> R) -> Result<R, PanicReport> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| take_report())
 }
 
-/// A future whose every poll runs under [`catch_sync`]: it completes with `Err` if user code
-/// panicked while being polled.
-pub(crate) struct CatchPanic<F> {
-    inner: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// A future whose every poll runs under [`catch_sync`]: it completes with `Err` if user
+    /// code panicked while being polled. Holds the future in place (the futures of user code
+    /// arrive boxed already).
+    pub(crate) struct CatchPanic<F> {
+        #[pin]
+        inner: F,
+    }
 }
 
 impl<F: Future> CatchPanic<F> {
     pub(crate) fn new(inner: F) -> Self {
-        CatchPanic {
-            inner: Box::pin(inner),
-        }
+        CatchPanic { inner }
     }
 }
 
 impl<F: Future> Future for CatchPanic<F> {
     type Output = Result<F::Output, PanicReport>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
         match catch_sync(move || inner.poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::Either;
+use futures::{FutureExt, StreamExt};
 use rpc_core::protocol::ServerStats;
 use rpc_core::{Args, RemoteError, WireCodec, check_name};
 use tarpc::serde_transport;
@@ -352,14 +353,15 @@ impl Server {
             }
         }
         drop(listener);
-        shared.shutting_down.store(true, Ordering::Relaxed);
+        shared.shutting_down.store(true, Ordering::SeqCst);
         info!(grace = ?shared.config.shutdown_grace, "shutting down: no new connections or calls");
         let drained = tokio::time::timeout(shared.config.shutdown_grace, async {
             loop {
                 let idle = shared.idle.notified();
                 let mut idle = pin!(idle);
                 idle.as_mut().enable();
-                if shared.counters.calls_in_flight.load(Ordering::Relaxed) == 0 {
+                // `SeqCst`, after the flag: see `InFlight`'s drop.
+                if shared.counters.calls_in_flight.load(Ordering::SeqCst) == 0 {
                     break;
                 }
                 idle.await;
@@ -461,6 +463,7 @@ async fn serve_connection(
         let _ = user_timeout;
     }
     let (stream, clock) = ClockedStream::new(stream);
+    let reads = Arc::clone(&clock);
     let session = Session::new(id, peer, Arc::clone(&shared));
     shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
     info!(session = id, %peer, "session opened");
@@ -480,31 +483,64 @@ async fn serve_connection(
         )
         .execute(session.clone());
     let spawn = config.spawn_per_call;
-    let requests = requests.for_each_concurrent(None, |handler| async move {
+    // The handler itself, not an `async` block around it: the block would hold the handler
+    // twice (as its capture and as what it awaits), and the future is moved at every call.
+    let requests = requests.for_each_concurrent(None, |handler| {
         if spawn {
             // Each call on a task of its own: parallel on a multi-thread runtime.
-            let _ = tokio::spawn(handler.instrument(tracing::Span::current())).await;
+            Either::Left(tokio::spawn(handler.instrument(tracing::Span::current())).map(|_| ()))
         } else {
-            handler.await;
+            Either::Right(handler)
         }
     });
     let mut requests = pin!(requests);
-    tokio::select! {
-        () = &mut requests => {}
-        () = closing.cancelled() => {
-            // Stop reading; the session finishes what it has and writes the replies, bounded.
-            clock.close_reads();
-            let flush = config.shutdown_grace.min(Duration::from_secs(1));
-            if tokio::time::timeout(flush, &mut requests).await.is_err() {
-                debug!(session = id, "closed at shutdown with replies unsent");
+    // The stall clock runs on a task of its own and stops the connection through `stop`:
+    // polled here, its timer would be polled again at every wake-up of this task, that is at
+    // every request and reply (measured with callgrind).
+    let stop = closing.child_token();
+    let mut watcher = AbortOnDrop(tokio::spawn({
+        let stop = stop.clone();
+        let limits = config.clock_limits();
+        async move {
+            tokio::select! {
+                stall = clock.watch(limits) => {
+                    stop.cancel();
+                    Some(stall)
+                }
+                () = stop.cancelled() => None,
             }
         }
-        stall = clock.watch(config.clock_limits()) => {
-            shared.counters.stalled.fetch_add(1, Ordering::Relaxed);
-            warn!(session = id, %peer, reason = stall.describe(), "connection closed: stalled");
-        }
+    }));
+    tokio::select! {
+        biased;
+        () = &mut requests => {}
+        () = stop.cancelled() => match (&mut watcher.0).await {
+            Ok(Some(stall)) => {
+                shared.counters.stalled.fetch_add(1, Ordering::Relaxed);
+                warn!(session = id, %peer, reason = stall.describe(), "connection closed: stalled");
+            }
+            // Shutdown (the watcher saw `stop` and ended without a stall).
+            _ => {
+                // Stop reading; the session finishes what it has and writes the replies,
+                // bounded.
+                reads.close_reads();
+                let flush = config.shutdown_grace.min(Duration::from_secs(1));
+                if tokio::time::timeout(flush, &mut requests).await.is_err() {
+                    debug!(session = id, "closed at shutdown with replies unsent");
+                }
+            }
+        },
     }
     let released = session.close();
     shared.counters.sessions.fetch_sub(1, Ordering::Relaxed);
     info!(session = session.id(), %peer, released, "session closed");
+}
+
+/// A task aborted when this handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -92,7 +92,12 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let counters = &self.0.counters;
         counters.calls_total.fetch_add(1, Ordering::Relaxed);
-        if counters.calls_in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+        // Only a shutdown waits for the count to reach zero. It sets `shutting_down` before it
+        // reads the count, and this reads the flag after writing the count (all `SeqCst`), so
+        // one of the two sees the other: no wake-up is missed, and none is paid for otherwise.
+        if counters.calls_in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.0.shutting_down.load(Ordering::SeqCst)
+        {
             self.0.idle.notify_waiters();
         }
     }

@@ -88,6 +88,34 @@ pub(super) enum Token {
     Handle(u64),
 }
 
+/// A token that opens a container with elements: its kind and element count.
+pub(super) enum Opening {
+    Seq { tuple: bool, len: u32 },
+    Map(u32),
+}
+
+impl Token {
+    /// The value of a token that is a whole value (a scalar or an empty container), or what it
+    /// opens.
+    fn into_leaf(self) -> Result<Value, Opening> {
+        Ok(match self {
+            Token::None => Value::None,
+            Token::Bool(b) => Value::Bool(b),
+            Token::Int(i) => Value::Int(i),
+            Token::Float(f) => Value::Float(f),
+            Token::Str(s) => Value::Str(s),
+            Token::Bytes(b) => Value::Bytes(b.0),
+            Token::Handle(h) => Value::Handle(HandleId(h)),
+            Token::List(0) => Value::List(Vec::new()),
+            Token::Tuple(0) => Value::Tuple(Vec::new()),
+            Token::Map(0) => Value::Map(Vec::new()),
+            Token::List(len) => return Err(Opening::Seq { tuple: false, len }),
+            Token::Tuple(len) => return Err(Opening::Seq { tuple: true, len }),
+            Token::Map(len) => return Err(Opening::Map(len)),
+        })
+    }
+}
+
 fn container_len<E: serde::ser::Error>(len: usize) -> Result<u32, E> {
     u32::try_from(len).map_err(|_| E::custom("a list or map has more than 2^32 entries"))
 }
@@ -145,7 +173,12 @@ impl Serialize for Flat<'_> {
                 })?;
                 count
             }
-            _ => 1,
+            // A scalar is its own single token.
+            _ => {
+                let mut seq = serializer.serialize_seq(Some(1))?;
+                walk::<S::Error>(self.0, |token| seq.serialize_element(&token))?;
+                return seq.end();
+            }
         };
         let mut seq = serializer.serialize_seq(Some(count))?;
         walk::<S::Error>(self.0, |token| seq.serialize_element(&token))?;
@@ -202,42 +235,34 @@ impl Builder {
         if self.done.is_some() {
             return Err("tokens after the end of a value".to_owned());
         }
-        let value = match token {
-            Token::None => Value::None,
-            Token::Bool(b) => Value::Bool(b),
-            Token::Int(i) => Value::Int(i),
-            Token::Float(f) => Value::Float(f),
-            Token::Str(s) => Value::Str(s),
-            Token::Bytes(b) => Value::Bytes(b.0),
-            Token::Handle(h) => Value::Handle(HandleId(h)),
-            Token::List(0) => Value::List(Vec::new()),
-            Token::Tuple(0) => Value::Tuple(Vec::new()),
-            Token::Map(0) => Value::Map(Vec::new()),
-            Token::List(n) | Token::Tuple(n) | Token::Map(n) => {
-                // A non-empty container at this level has children one level further down.
-                if self.stack.len() + 2 > self.limit {
-                    self.too_deep = true;
-                    self.stack.clear();
-                    return Ok(());
-                }
-                let capacity = (n as usize).min(MAX_PREALLOCATION);
-                self.stack.push(match token {
-                    Token::Map(_) => Frame::Map {
-                        pairs: Vec::with_capacity(capacity),
-                        key: None,
-                        remaining: n,
-                    },
-                    _ => Frame::Seq {
-                        tuple: matches!(token, Token::Tuple(_)),
-                        items: Vec::with_capacity(capacity),
-                        remaining: n,
-                    },
-                });
-                return Ok(());
-            }
+        let value = match token.into_leaf() {
+            Ok(value) => value,
+            Err(opening) => return Ok(self.open(opening)),
         };
         self.place(value);
         Ok(())
+    }
+
+    /// Starts a container with elements.
+    fn open(&mut self, opening: Opening) {
+        // A non-empty container at this level has children one level further down.
+        if self.stack.len() + 2 > self.limit {
+            self.too_deep = true;
+            self.stack.clear();
+            return;
+        }
+        self.stack.push(match opening {
+            Opening::Map(n) => Frame::Map {
+                pairs: Vec::with_capacity((n as usize).min(MAX_PREALLOCATION)),
+                key: None,
+                remaining: n,
+            },
+            Opening::Seq { tuple, len } => Frame::Seq {
+                tuple,
+                items: Vec::with_capacity((len as usize).min(MAX_PREALLOCATION)),
+                remaining: len,
+            },
+        });
     }
 
     /// Puts a finished value into its parent, closing every parent it completes.
@@ -333,8 +358,22 @@ impl<'de> Visitor<'de> for FlatVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // One token is a scalar or an empty container (the common argument and result):
+        // no builder, no depth bookkeeping.
+        let mut first = None;
+        if seq.size_hint() == Some(1) {
+            if let Some(token) = seq.next_element::<Token>()? {
+                match token.into_leaf() {
+                    Ok(value) => return Ok(value),
+                    Err(opening) => first = Some(opening),
+                }
+            }
+        }
         let limit = decode_depth_limit();
         let mut builder = Builder::new(limit);
+        if let Some(opening) = first {
+            builder.open(opening);
+        }
         while let Some(token) = seq.next_element::<Token>()? {
             builder.push(token).map_err(de::Error::custom)?;
         }
