@@ -30,6 +30,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use rpc_core::codec::request_context;
 use rpc_core::limits::{clamp_deadline, wire_deadline};
 use rpc_core::protocol::{ObjectServiceRequest, ObjectServiceResponse, ServerInfo};
 use rpc_core::{
@@ -130,8 +131,7 @@ impl Connection {
         });
 
         let remaining = settings.connect_timeout.saturating_sub(started.elapsed());
-        let mut ctx = context::current();
-        ctx.deadline = Instant::now() + clamp_deadline(remaining);
+        let ctx = request_context(Instant::now() + clamp_deadline(remaining));
         let hello = Request {
             releases: Vec::new(),
             op: Op::Hello {
@@ -252,10 +252,9 @@ impl Connection {
         );
         tracing::trace!(op = ?request.op, "call op");
 
-        let mut ctx = context::current();
         // The server stops the work at `timeout` and any reply it sends arrives before this
         // later wire deadline, so a reply (and a handle in it) is never dropped by tarpc.
-        ctx.deadline = started + wire_deadline(timeout);
+        let ctx = request_context(started + wire_deadline(timeout));
         let stub = self.stub.clone();
         let queue = Arc::clone(&self.releases);
         let call = Detaching::new(async move {
@@ -472,8 +471,7 @@ fn call(
 /// Sends one batch of releases and waits for the answer; never dropped while in flight.
 async fn send_releases(stub: Stub, peer: SocketAddr, batch: Vec<Release>) {
     let count = batch.len();
-    let mut ctx = context::current();
-    ctx.deadline = Instant::now() + RELEASE_TIMEOUT;
+    let ctx = request_context(Instant::now() + RELEASE_TIMEOUT);
     let request = Request {
         releases: batch,
         op: Op::Release,

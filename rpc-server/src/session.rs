@@ -452,8 +452,6 @@ impl Serve for Session {
         // before tarpc expires the request (and drops a reply that could carry a handle).
         // Cancelling `handle` cannot lose a handle: it registers them only in its last,
         // await-free step.
-        let now = Instant::now();
-        let remaining = ctx.deadline.saturating_duration_since(now);
         // tarpc's trace id is zero without an OpenTelemetry layer: number requests per session.
         let number = self.0.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let span = tracing::debug_span!("call", request = number);
@@ -462,8 +460,7 @@ impl Serve for Session {
             // A disabled span (no subscriber wants it) is not entered at every poll.
             span: (!span.is_disabled()).then_some(span),
             work: self.handle(request),
-            deadline: now + work_budget(remaining),
-            remaining,
+            deadline: ctx.deadline,
             session,
             timer: None,
         }
@@ -480,10 +477,12 @@ pin_project_lite::pin_project! {
         #[pin]
         work: F,
         span: Option<tracing::Span>,
+        // The request's deadline on the wire.
         deadline: Instant,
-        remaining: Duration,
         session: u64,
-        timer: Option<Pin<Box<Sleep>>>,
+        // Armed at the first poll that finds the work waiting (the clock is read only then),
+        // for the work budget: the deadline less the reply margin. With the budget it had.
+        timer: Option<(Pin<Box<Sleep>>, Duration)>,
     }
 }
 
@@ -497,16 +496,18 @@ impl<F: Future<Output = Outcome>> Future for Respond<F> {
             outcome.map_err(Box::new)
         } else {
             let deadline = *this.deadline;
-            let timer = this
-                .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+            let (timer, budget) = this.timer.get_or_insert_with(|| {
+                let now = Instant::now();
+                let budget = work_budget(deadline.saturating_duration_since(now));
+                (
+                    Box::pin(tokio::time::sleep_until((now + budget).into())),
+                    budget,
+                )
+            });
             ready!(timer.as_mut().poll(cx));
             let mut e = RemoteError::new(
                 ErrorKind::TimedOut,
-                format!(
-                    "the call did not finish within its deadline ({:?})",
-                    this.remaining
-                ),
+                format!("the call did not finish within its deadline ({budget:?})"),
             );
             e.session = Some(*this.session);
             Err(Box::new(e))
