@@ -212,7 +212,7 @@ impl Connection {
     /// Sends `op` with the pending releases and waits for the answer, at most `timeout` (or
     /// the connection's default).
     pub(crate) async fn request(
-        &self,
+        self: &Arc<Self>,
         op: Op,
         timeout: Option<Duration>,
     ) -> Result<Answer, CallError> {
@@ -255,18 +255,18 @@ impl Connection {
         // The server stops the work at `timeout` and any reply it sends arrives before this
         // later wire deadline, so a reply (and a handle in it) is never dropped by tarpc.
         let ctx = request_context(started + wire_deadline(timeout));
-        let stub = self.stub.clone();
-        let queue = Arc::clone(&self.releases);
+        // One reference for the stub and the release queue the call needs if it is detached.
+        let conn = Arc::clone(self);
         let call = Detaching::new(async move {
             // Kept to put back if the request is never written.
             let carried: Vec<Release> = request.releases.clone();
-            match call(&stub, ctx, request).await {
-                Ok(Ok(Reply::Object(desc))) => Ok(Ok(Answer::Object(queue.receive(desc)))),
+            match call(&conn.stub, ctx, request).await {
+                Ok(Ok(Reply::Object(desc))) => Ok(Ok(Answer::Object(conn.releases.receive(desc)))),
                 Ok(Ok(reply)) => Ok(Ok(Answer::Reply(reply))),
                 Ok(Err(remote)) => Ok(Err(remote)),
                 Err(e) => {
                     if matches!(e, RpcError::Send(_)) {
-                        queue.requeue(carried);
+                        conn.releases.requeue(carried);
                     }
                     Err(e)
                 }

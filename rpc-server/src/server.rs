@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::future::Either;
+use futures::future::{AbortHandle, Abortable, Either};
 use futures::{FutureExt, StreamExt};
 use rpc_core::protocol::ServerStats;
 use rpc_core::{Args, RemoteError, WireCodec, check_name};
@@ -494,32 +494,29 @@ async fn serve_connection(
         }
     });
     let mut requests = pin!(requests);
-    // The stall clock runs on a task of its own and stops the connection through `stop`:
-    // polled here, its timer would be polled again at every wake-up of this task, that is at
-    // every request and reply (measured with callgrind).
-    let stop = closing.child_token();
+    // The stall clock runs on a task of its own and stops the connection by aborting
+    // `requests`, as a shutdown does: polled here, its timer (and a shutdown token) would be
+    // polled again at every wake-up of this task, that is at every request and reply
+    // (measured with callgrind). An abort flag costs one load per poll.
+    let (abort, registration) = AbortHandle::new_pair();
     let mut watcher = AbortOnDrop(tokio::spawn({
-        let stop = stop.clone();
         let limits = config.clock_limits();
         async move {
-            tokio::select! {
-                stall = clock.watch(limits) => {
-                    stop.cancel();
-                    Some(stall)
-                }
-                () = stop.cancelled() => None,
-            }
+            let stall = tokio::select! {
+                stall = clock.watch(limits) => Some(stall),
+                () = closing.cancelled() => None,
+            };
+            abort.abort();
+            stall
         }
     }));
-    tokio::select! {
-        biased;
-        () = &mut requests => {}
-        () = stop.cancelled() => match (&mut watcher.0).await {
+    if Abortable::new(&mut requests, registration).await.is_err() {
+        match (&mut watcher.0).await {
             Ok(Some(stall)) => {
                 shared.counters.stalled.fetch_add(1, Ordering::Relaxed);
                 warn!(session = id, %peer, reason = stall.describe(), "connection closed: stalled");
             }
-            // Shutdown (the watcher saw `stop` and ended without a stall).
+            // Shutdown (the watcher saw `closing` and ended without a stall).
             _ => {
                 // Stop reading; the session finishes what it has and writes the replies,
                 // bounded.
@@ -529,7 +526,7 @@ async fn serve_connection(
                     debug!(session = id, "closed at shutdown with replies unsent");
                 }
             }
-        },
+        }
     }
     let released = session.close();
     shared.counters.sessions.fetch_sub(1, Ordering::Relaxed);

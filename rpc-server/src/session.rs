@@ -162,13 +162,15 @@ impl Session {
         trace!(session = s.id, ?request, "request");
         let mut result = self.dispatch(&mut request.op, releases.map(|_| ())).await;
         // Where the op ran, borrowed from what is left of it (its values were taken).
-        let target: Option<(HandleId, Option<&str>)> = match &request.op {
-            Op::Get { handle, name } | Op::Set { handle, name, .. } | Op::Del { handle, name } => {
-                Some((*handle, Some(name.as_str())))
+        let target = || -> Option<(HandleId, Option<&str>)> {
+            match &request.op {
+                Op::Get { handle, name }
+                | Op::Set { handle, name, .. }
+                | Op::Del { handle, name } => Some((*handle, Some(name.as_str()))),
+                Op::Run { handle, name, .. } => Some((*handle, name.as_deref())),
+                Op::Dir { handle } | Op::All { handle } => Some((*handle, None)),
+                _ => None,
             }
-            Op::Run { handle, name, .. } => Some((*handle, name.as_deref())),
-            Op::Dir { handle } | Op::All { handle } => Some((*handle, None)),
-            _ => None,
         };
         if let Ok(reply) = &result {
             if let Err(e) = self.check_size(reply) {
@@ -177,7 +179,7 @@ impl Session {
         }
         if let Err(e) = &mut result {
             e.session = Some(s.id);
-            if let Some((handle, member)) = &target {
+            if let Some((handle, member)) = &target() {
                 if e.object.is_none() {
                     if let Ok(object) = s.cx.table.get(*handle) {
                         e.object = Some(object.type_name().to_owned());
@@ -195,8 +197,8 @@ impl Session {
         debug!(
             session = s.id,
             op,
-            handle = target.as_ref().map(|t| t.0.0),
-            member = target.as_ref().and_then(|t| t.1),
+            handle = target().map(|t| t.0.0),
+            member = target().and_then(|t| t.1),
             released,
             ok = result.is_ok(),
             micros = started.map(|t| t.elapsed().as_micros() as u64),
