@@ -617,15 +617,40 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 #convert
             }
         };
+        // A sync method whose object's lock is free runs at once, inside `call_method`: no
+        // future, no allocation. Otherwise (and always for async and blocking methods) the
+        // call is a future that waits for the lock.
+        let at_once = if is_async || options.blocking {
+            quote!()
+        } else {
+            let try_lock = if mutable {
+                quote!(try_write)
+            } else {
+                quote!(try_read)
+            };
+            quote! {
+                if let ::core::result::Result::Ok(mut __object) =
+                    this.__cell().__lock().#try_lock()
+                {
+                    let __cx = cx;
+                    let __out = __object.#fn_ident(#(#arg_idents),*);
+                    drop(__object);
+                    return ::core::result::Result::Ok(::rpc_server::Started::Done(#convert));
+                }
+            }
+        };
         arms.push(quote! {
             #name => ::core::option::Option::Some((|| {
                 let mut __reader = ::rpc_server::ArgReader::new(args, #display, #count, cx);
                 #read
+                #at_once
                 let __this = ::core::clone::Clone::clone(this);
                 let __cx = ::core::clone::Clone::clone(cx);
-                ::core::result::Result::Ok(::rpc_server::__private::boxed(async move {
-                    #run
-                }))
+                ::core::result::Result::Ok(::rpc_server::Started::Pending(
+                    ::rpc_server::__private::boxed(async move {
+                        #run
+                    }),
+                ))
             })()),
         });
     }
@@ -647,7 +672,7 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 args: ::rpc_server::Args,
                 cx: &::rpc_server::CallContext,
             ) -> ::core::option::Option<::core::result::Result<
-                ::rpc_server::__private::BoxFuture<'static, ::core::result::Result<::rpc_server::Returned, ::rpc_server::RemoteError>>,
+                ::rpc_server::Started,
                 ::rpc_server::RemoteError,
             >> {
                 match name {

@@ -7,13 +7,12 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use futures::future::BoxFuture;
 use indexmap::IndexMap;
 use rpc_core::protocol::MemberKind;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 
 use crate::call::{ArgReader, CallContext, Returned};
-use crate::object::{MemberInfo, Remote, RemoteFields, RemoteMethods};
+use crate::object::{MemberInfo, Remote, RemoteFields, RemoteMethods, Started};
 
 /// A key of a [`Dict`]: any value but a float (NaN breaks equality) or a handle.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,7 +117,7 @@ fn start<T, F>(
     args: Args,
     cx: &CallContext,
     dispatch: F,
-) -> Option<Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError>>
+) -> Option<Result<Started, RemoteError>>
 where
     T: RemoteMethods,
     F: FnOnce(&mut T, &'static str, Args, &CallContext) -> Result<Returned, RemoteError>
@@ -126,12 +125,21 @@ where
         + 'static,
 {
     let info = methods.iter().find(|m| m.name == name)?;
+    // Run at once when the lock is free: no future, no allocation.
+    if let Ok(mut object) = this.__cell().__lock().try_write() {
+        return Some(Ok(Started::Done(dispatch(
+            &mut object,
+            info.name,
+            args,
+            cx,
+        ))));
+    }
     let this = this.clone();
     let cx = cx.clone();
-    Some(Ok(Box::pin(async move {
+    Some(Ok(Started::Pending(Box::pin(async move {
         let mut object = this.write().await;
         dispatch(&mut object, info.name, args, &cx)
-    })))
+    }))))
 }
 
 fn data(value: Value) -> Result<Returned, RemoteError> {
@@ -402,7 +410,7 @@ impl RemoteMethods for Dict {
         name: &str,
         args: Args,
         cx: &CallContext,
-    ) -> Option<Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError>> {
+    ) -> Option<Result<Started, RemoteError>> {
         start(this, DICT_METHODS, name, args, cx, Dict::dispatch)
     }
 
@@ -625,7 +633,7 @@ impl RemoteMethods for List {
         name: &str,
         args: Args,
         cx: &CallContext,
-    ) -> Option<Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError>> {
+    ) -> Option<Result<Started, RemoteError>> {
         start(this, LIST_METHODS, name, args, cx, List::dispatch)
     }
 

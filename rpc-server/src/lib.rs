@@ -89,7 +89,7 @@ pub use allowlist::{Allowlist, AllowlistError};
 pub use builtins::{Dict, KeyError, List};
 pub use call::{ArgError, ArgReader, CallContext, FromArg, Returned, ToReply, raised};
 pub use config::ServerConfig;
-pub use object::{MemberInfo, Object, Remote, RemoteFields, RemoteMethods};
+pub use object::{MemberInfo, Object, Remote, RemoteFields, RemoteMethods, Started};
 pub use rpc_core::{Args, ErrorKind, RemoteError, Value};
 pub use rpc_macros::remote;
 pub use server::{BuildError, RunningServer, Server, ServerBuilder};

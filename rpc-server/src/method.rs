@@ -9,7 +9,7 @@ use rpc_core::protocol::Member;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 
 use crate::call::{CallContext, Returned};
-use crate::object::{Object, no_such_member};
+use crate::object::{Object, Started, no_such_member};
 
 /// A method of an object, bound to it.
 pub(crate) struct BoundMethod {
@@ -78,7 +78,7 @@ impl Object for BoundMethod {
         name: Option<&str>,
         args: Args,
         cx: &CallContext,
-    ) -> Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError> {
+    ) -> Result<Started, RemoteError> {
         if let Some(name) = name {
             return Err(no_such_member("method", name, "method"));
         }

@@ -100,7 +100,7 @@ pub trait RemoteMethods: RemoteFields {
         name: &str,
         args: Args,
         cx: &CallContext,
-    ) -> Option<Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError>>;
+    ) -> Option<Result<Started, RemoteError>>;
 
     /// Builds the object from a client's `open` arguments (a `#[remote(constructor)]` fn).
     ///
@@ -218,9 +218,27 @@ pub trait Object: Send + Sync + 'static {
         name: Option<&str>,
         args: Args,
         cx: &CallContext,
-    ) -> Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError>;
+    ) -> Result<Started, RemoteError>;
     /// For downcasting to `ObjectCell<T>` when a handle arrives as a `Remote<T>` argument.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+/// A method call once started: its result, when the method ran at once (a sync method whose
+/// object's lock was free), or the work to await.
+pub enum Started {
+    /// The method ran to completion while being started.
+    Done(Result<Returned, RemoteError>),
+    /// The method waits for its object's lock, or is `async`, or runs on the blocking pool.
+    Pending(BoxFuture<'static, Result<Returned, RemoteError>>),
+}
+
+impl fmt::Debug for Started {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Started::Done(result) => f.debug_tuple("Done").field(result).finish(),
+            Started::Pending(_) => f.write_str("Pending(..)"),
+        }
+    }
 }
 
 #[doc(hidden)]
@@ -309,7 +327,7 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
         name: Option<&str>,
         args: Args,
         cx: &CallContext,
-    ) -> Result<BoxFuture<'static, Result<Returned, RemoteError>>, RemoteError> {
+    ) -> Result<Started, RemoteError> {
         let Some(name) = name else {
             return Err(RemoteError::new(
                 ErrorKind::NoSuchMember,

@@ -27,7 +27,7 @@ use tracing::{Level, debug, enabled, error, trace, warn};
 use crate::call::{CallContext, Returned};
 use crate::handle_table::HandleTable;
 use crate::method::BoundMethod;
-use crate::object::Object;
+use crate::object::{Object, Started};
 use crate::panic::{CatchPanic, PanicReport, catch_sync};
 use crate::server::{Root, ServerShared};
 
@@ -386,11 +386,15 @@ impl Session {
                 }
                 let object = table.get(*handle)?;
                 let args = std::mem::take(args);
+                // A sync method whose object is free runs inside `call`, under this capture.
                 let started = match catch_sync(|| object.call(name.as_deref(), args, &s.cx)) {
                     Ok(started) => started?,
                     Err(report) => return Err(self.panicked(report)),
                 };
-                let returned = self.guarded(started).await?;
+                let returned = match started {
+                    Started::Done(result) => result?,
+                    Started::Pending(work) => self.guarded(work).await?,
+                };
                 self.reply(returned)
             }
             Op::Dir { handle } => Ok(Reply::Members(table.get(*handle)?.members())),
