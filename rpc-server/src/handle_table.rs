@@ -8,6 +8,7 @@
 //! `by_object` then `entries`; no guard is held while user code runs (an object's `Drop` runs
 //! after both guards are released).
 
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -24,13 +25,56 @@ struct Entry {
 
 /// One session's handle table. See the module docs.
 pub(crate) struct HandleTable {
-    entries: DashMap<HandleId, Entry>,
-    by_object: DashMap<usize, HandleId>,
+    entries: DashMap<HandleId, Entry, IdHash>,
+    by_object: DashMap<usize, HandleId, IdHash>,
     next_id: AtomicU64,
     len: AtomicUsize,
     max_handles: usize,
     /// Server-wide count of live handles, for `stats`.
     global_handles: Arc<AtomicU64>,
+}
+
+/// Hashes the tables' keys, handle ids and object addresses, with one multiplication.
+///
+/// Both kinds of key are chosen by the server (ids are sequential, addresses come from the
+/// allocator), never by a peer, so a keyed hash against flooding buys nothing here; a peer
+/// only looks ids up. The multiplier (2^64 / φ) spreads sequential keys over the high bits,
+/// which pick the shard and the control bytes; `finish` folds them into the low bits too.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHash;
+
+impl BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// See [`IdHash`].
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // The table indexes by the low bits: fold the well-mixed high half into them
+        // (addresses are multiples of 16, so a product alone has zero low bits).
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by the tables' keys (u64 and usize), kept correct for any other.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
 }
 
 fn address(object: &Arc<dyn Object>) -> usize {
@@ -49,8 +93,8 @@ fn no_such_handle(id: HandleId) -> RemoteError {
 impl HandleTable {
     pub(crate) fn new(max_handles: usize, global_handles: Arc<AtomicU64>) -> Self {
         HandleTable {
-            entries: DashMap::new(),
-            by_object: DashMap::new(),
+            entries: DashMap::with_hasher(IdHash),
+            by_object: DashMap::with_hasher(IdHash),
             next_id: AtomicU64::new(1),
             len: AtomicUsize::new(0),
             max_handles,

@@ -237,7 +237,10 @@ impl Builder {
         }
         let value = match token.into_leaf() {
             Ok(value) => value,
-            Err(opening) => return Ok(self.open(opening)),
+            Err(opening) => {
+                self.open(opening);
+                return Ok(());
+            }
         };
         self.place(value);
         Ok(())
