@@ -5,13 +5,25 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run --release --example server -- [--listen ADDR] [--allow PATTERN]...
+//! cargo run --release --example server -- [--listen ADDR] [--allow PATTERN]... [--log N]
+//!     [--first-frame-timeout-ms MS] [--frame-timeout-ms MS] [--write-timeout-ms MS]
 //! ```
 //!
 //! `--listen` defaults to `127.0.0.1:1234` (port 0 picks a free port). `--allow` adds an
 //! allowlist pattern (`127.0.0.*`, `192.168.1.?`, `10.0.0.0/8`, `::1`); without any, only
 //! loopback may connect. The first line on stdout is `listening on IP:PORT` once the server
-//! accepts connections. Logs go to stderr, at the seed's `LOG` levels with `--log N`:
+//! accepts connections (with port 0, the port picked).
+//!
+//! The connection clocks of `ServerConfig` can be lowered (or raised) in milliseconds, for
+//! tests and load experiments that cannot wait for the defaults:
+//!
+//! | flag | `ServerConfig` field | default |
+//! |---|---|---|
+//! | `--first-frame-timeout-ms MS` | `first_frame_timeout`: a new connection's first frame | 10,000 |
+//! | `--frame-timeout-ms MS` | `frame_progress_timeout`: a started frame's completion | 30,000 |
+//! | `--write-timeout-ms MS` | `write_timeout`: a reply blocked on a peer that does not read | 30,000 |
+//!
+//! Logs go to stderr, at the seed's `LOG` levels with `--log N`:
 //!
 //! | `--log` | shows | same as `RUST_LOG=` |
 //! |---|---|---|
@@ -24,22 +36,57 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use rpc_examples::demo_server;
 use rpc_server::{Allowlist, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
+const USAGE: &str = "usage: server [--listen ADDR] [--allow PATTERN]... [--log 0-3]
+              [--first-frame-timeout-ms MS] [--frame-timeout-ms MS] [--write-timeout-ms MS]
+
+  --listen ADDR                 address to listen on (default 127.0.0.1:1234; port 0 picks a
+                                free port, printed as `listening on IP:PORT`)
+  --allow PATTERN               admit peers matching PATTERN (repeatable; default loopback only)
+  --log N                       0 warnings, 1 connections (default), 2 requests, 3 raw bytes
+  --first-frame-timeout-ms MS   time a new connection has to send its first frame (default 10000)
+  --frame-timeout-ms MS         time a started frame has to complete (default 30000)
+  --write-timeout-ms MS         time a reply may wait on a peer that does not read (default 30000)";
+
 struct Options {
     listen: String,
     allow: Vec<String>,
     log: u8,
+    first_frame_timeout: Option<Duration>,
+    frame_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
-fn parse_args() -> Result<Options, String> {
+/// What the command line asks for.
+enum Command {
+    Serve(Options),
+    Help,
+}
+
+/// Reads the value of a `--...-ms` flag: a positive number of milliseconds.
+fn millis(flag: &str, value: Option<String>) -> Result<Option<Duration>, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a number of milliseconds"))?;
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
+        _ => Err(format!(
+            "{flag} takes a positive number of milliseconds, not {value:?}"
+        )),
+    }
+}
+
+fn parse_args() -> Result<Command, String> {
     let mut options = Options {
         listen: "127.0.0.1:1234".to_owned(),
         allow: Vec::new(),
         log: 1,
+        first_frame_timeout: None,
+        frame_timeout: None,
+        write_timeout: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -55,22 +102,26 @@ fn parse_args() -> Result<Options, String> {
                     _ => return Err(format!("--log takes 0, 1, 2 or 3, not {level:?}")),
                 };
             }
-            "-h" | "--help" => {
-                return Err(
-                    "usage: server [--listen ADDR] [--allow PATTERN]... [--log 0-3] (default 127.0.0.1:1234, loopback only, log 1)"
-                        .to_owned(),
-                );
+            "--first-frame-timeout-ms" => {
+                options.first_frame_timeout = millis(&arg, args.next())?;
             }
+            "--frame-timeout-ms" => options.frame_timeout = millis(&arg, args.next())?,
+            "--write-timeout-ms" => options.write_timeout = millis(&arg, args.next())?,
+            "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
     }
-    Ok(options)
+    Ok(Command::Serve(options))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = match parse_args() {
-        Ok(options) => options,
+        Ok(Command::Serve(options)) => options,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);
@@ -101,7 +152,17 @@ async fn main() -> ExitCode {
             }
         }
     };
-    let server = match demo_server(allowlist, ServerConfig::default()) {
+    let mut config = ServerConfig::default();
+    if let Some(timeout) = options.first_frame_timeout {
+        config.first_frame_timeout = timeout;
+    }
+    if let Some(timeout) = options.frame_timeout {
+        config.frame_progress_timeout = timeout;
+    }
+    if let Some(timeout) = options.write_timeout {
+        config.write_timeout = timeout;
+    }
+    let server = match demo_server(allowlist, config) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("error: {e}");
