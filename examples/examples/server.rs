@@ -7,6 +7,7 @@
 //! ```text
 //! cargo run --release --example server -- [--listen ADDR] [--allow PATTERN]... [--log N]
 //!     [--first-frame-timeout-ms MS] [--frame-timeout-ms MS] [--write-timeout-ms MS]
+//!     [--closed-peer-grace-ms MS]
 //! ```
 //!
 //! `--listen` defaults to `127.0.0.1:1234` (port 0 picks a free port). `--allow` adds an
@@ -22,6 +23,7 @@
 //! | `--first-frame-timeout-ms MS` | `first_frame_timeout`: a new connection's first frame | 10,000 |
 //! | `--frame-timeout-ms MS` | `frame_progress_timeout`: a started frame's completion | 30,000 |
 //! | `--write-timeout-ms MS` | `write_timeout`: a reply blocked on a peer that does not read | 30,000 |
+//! | `--closed-peer-grace-ms MS` | `closed_peer_grace`: calls still running after the peer closed its side | 10,000 |
 //!
 //! Logs go to stderr, at the seed's `LOG` levels with `--log N`:
 //!
@@ -44,6 +46,7 @@ use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: server [--listen ADDR] [--allow PATTERN]... [--log 0-3]
               [--first-frame-timeout-ms MS] [--frame-timeout-ms MS] [--write-timeout-ms MS]
+              [--closed-peer-grace-ms MS]
 
   --listen ADDR                 address to listen on (default 127.0.0.1:1234; port 0 picks a
                                 free port, printed as `listening on IP:PORT`)
@@ -51,7 +54,8 @@ const USAGE: &str = "usage: server [--listen ADDR] [--allow PATTERN]... [--log 0
   --log N                       0 warnings, 1 connections (default), 2 requests, 3 raw bytes
   --first-frame-timeout-ms MS   time a new connection has to send its first frame (default 10000)
   --frame-timeout-ms MS         time a started frame has to complete (default 30000)
-  --write-timeout-ms MS         time a reply may wait on a peer that does not read (default 30000)";
+  --write-timeout-ms MS         time a reply may wait on a peer that does not read (default 30000)
+  --closed-peer-grace-ms MS     time calls may run after the peer closed its side (default 10000)";
 
 struct Options {
     listen: String,
@@ -60,6 +64,7 @@ struct Options {
     first_frame_timeout: Option<Duration>,
     frame_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    closed_peer_grace: Option<Duration>,
 }
 
 /// What the command line asks for.
@@ -87,6 +92,7 @@ fn parse_args() -> Result<Command, String> {
         first_frame_timeout: None,
         frame_timeout: None,
         write_timeout: None,
+        closed_peer_grace: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -107,6 +113,7 @@ fn parse_args() -> Result<Command, String> {
             }
             "--frame-timeout-ms" => options.frame_timeout = millis(&arg, args.next())?,
             "--write-timeout-ms" => options.write_timeout = millis(&arg, args.next())?,
+            "--closed-peer-grace-ms" => options.closed_peer_grace = millis(&arg, args.next())?,
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
@@ -161,6 +168,9 @@ async fn main() -> ExitCode {
     }
     if let Some(timeout) = options.write_timeout {
         config.write_timeout = timeout;
+    }
+    if let Some(grace) = options.closed_peer_grace {
+        config.closed_peer_grace = grace;
     }
     let server = match demo_server(allowlist, config) {
         Ok(server) => server,

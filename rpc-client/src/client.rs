@@ -40,7 +40,7 @@ impl Client {
     ///
     /// # Errors
     /// See [`ConnectError`]: [`Closed`](ConnectError::Closed) when the server's allowlist does
-    /// not admit this client, [`Refused`](ConnectError::Refused) on a protocol version
+    /// not admit this client or the server is at a connection limit, [`Refused`](ConnectError::Refused) on a protocol version
     /// mismatch, [`Io`](ConnectError::Io) and [`Timeout`](ConnectError::Timeout).
     pub async fn connect(addr: impl ToSocketAddrs) -> Result<Client, ConnectError> {
         ClientBuilder::default().connect(addr).await

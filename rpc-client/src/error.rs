@@ -18,8 +18,9 @@ pub enum ConnectError {
     /// broke during the handshake. Check the address and that the server is running.
     Io(io::Error),
     /// The server accepted the TCP connection and closed it before answering `hello`. Servers
-    /// do this to peers their IP allowlist does not admit, before reading a byte: ask the
-    /// server's operator to admit this client's address.
+    /// do this, before reading a byte, to peers their IP allowlist does not admit and when they
+    /// are at a connection limit (in total or for the peer's address); the server's log names
+    /// the reason.
     Closed {
         /// The server's address.
         addr: SocketAddr,
@@ -42,8 +43,9 @@ impl fmt::Display for ConnectError {
             ConnectError::Io(e) => write!(f, "cannot connect to the server: {e}"),
             ConnectError::Closed { addr } => write!(
                 f,
-                "the server at {addr} closed the connection at connect; the likely cause is its \
-                 IP allowlist not admitting this client's address"
+                "the server at {addr} closed the connection at connect: its IP allowlist does \
+                 not admit this client's address, or it is at its connection limit (in total or \
+                 for this address); its log says which"
             ),
             ConnectError::Refused(e) => write!(f, "the server refused the session: {e}"),
             ConnectError::Timeout => f.write_str("connecting to the server timed out"),
@@ -297,14 +299,15 @@ mod tests {
     }
 
     #[test]
-    fn closed_names_the_allowlist() {
+    fn closed_names_the_allowlist_and_the_limits() {
         let c = ConnectError::Closed {
             addr: "10.0.0.1:9".parse().expect("a literal address"),
         };
         assert_eq!(
             c.to_string(),
-            "the server at 10.0.0.1:9 closed the connection at connect; the likely cause is its \
-             IP allowlist not admitting this client's address"
+            "the server at 10.0.0.1:9 closed the connection at connect: its IP allowlist does \
+             not admit this client's address, or it is at its connection limit (in total or for \
+             this address); its log says which"
         );
     }
 }

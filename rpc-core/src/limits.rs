@@ -40,6 +40,12 @@ pub const DEFAULT_FRAME_PROGRESS_TIMEOUT: Duration = Duration::from_secs(30);
 /// client that pipelines calls and never reads.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Time calls may keep running after their peer closed its side of the connection (10 s).
+/// A peer that half-closes gets the replies of calls finishing in that time; past it they are
+/// stopped, so a client that sent long calls and left cannot hold a session, its handles and
+/// a connection slot until the calls' deadlines.
+pub const DEFAULT_CLOSED_PEER_GRACE: Duration = Duration::from_secs(10);
+
 /// TCP keepalive idle time (60 s): after it the kernel probes a silent peer, so a dead
 /// peer's session and handles are released.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);

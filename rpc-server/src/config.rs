@@ -6,11 +6,11 @@ use rpc_core::WireLimits;
 
 use crate::connection_clock::ClockLimits;
 use rpc_core::limits::{
-    DEFAULT_FIRST_FRAME_TIMEOUT, DEFAULT_FRAME_PROGRESS_TIMEOUT, DEFAULT_KEEPALIVE,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_MAX_CALLS_IN_FLIGHT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_ERROR_TEXT,
-    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION, DEFAULT_MAX_VALUE_DEPTH,
-    DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_CLOSED_PEER_GRACE, DEFAULT_FIRST_FRAME_TIMEOUT, DEFAULT_FRAME_PROGRESS_TIMEOUT,
+    DEFAULT_KEEPALIVE, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES,
+    DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION,
+    DEFAULT_MAX_VALUE_DEPTH, DEFAULT_WRITE_TIMEOUT,
 };
 
 /// Limits and switches of a server. Build with `ServerConfig::default()` and change fields.
@@ -49,6 +49,11 @@ pub struct ServerConfig {
     /// Time a reply may wait on a peer that does not read. Default 30 s. Past it the
     /// connection is closed, so pipelined calls with large replies cannot pile up output.
     pub write_timeout: Duration,
+    /// Time calls may keep running after the peer closed its side (end of stream). Default
+    /// 10 s. A peer that half-closes gets the replies of calls that finish in that time; past
+    /// it the calls are stopped and the session is released, so a client that sent long calls
+    /// and left cannot hold its session, handles and connection slot until their deadlines.
+    pub closed_peer_grace: Duration,
     /// TCP keepalive idle time: after this long without a packet from the peer the kernel
     /// probes it every [`keepalive_interval`](Self::keepalive_interval); after
     /// [`keepalive_retries`](Self::keepalive_retries) unanswered probes the connection closes,
@@ -103,6 +108,7 @@ impl Default for ServerConfig {
             first_frame_timeout: DEFAULT_FIRST_FRAME_TIMEOUT,
             frame_progress_timeout: DEFAULT_FRAME_PROGRESS_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            closed_peer_grace: DEFAULT_CLOSED_PEER_GRACE,
             keepalive: Some(DEFAULT_KEEPALIVE),
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             keepalive_retries: DEFAULT_KEEPALIVE_RETRIES,
@@ -121,6 +127,7 @@ impl ServerConfig {
             first_frame: self.first_frame_timeout,
             frame_progress: self.frame_progress_timeout,
             write: self.write_timeout,
+            closed_peer: self.closed_peer_grace,
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) enum Stall {
     SlowFrame,
     /// A write stayed blocked (the peer does not read) past the write timeout.
     BlockedWrite,
+    /// The peer closed its side and calls were still running past the grace period.
+    ClosedPeer,
 }
 
 impl Stall {
@@ -44,6 +46,7 @@ impl Stall {
             Stall::NoFirstFrame => "no complete first frame in time",
             Stall::SlowFrame => "a frame stalled before completing",
             Stall::BlockedWrite => "the peer stopped reading replies",
+            Stall::ClosedPeer => "the peer closed its side and its calls ran past the grace period",
         }
     }
 }
@@ -54,6 +57,7 @@ pub(crate) struct ClockLimits {
     pub(crate) first_frame: Duration,
     pub(crate) frame_progress: Duration,
     pub(crate) write: Duration,
+    pub(crate) closed_peer: Duration,
 }
 
 /// Milliseconds since the clock's start, or `NEVER`.
@@ -68,6 +72,8 @@ pub(crate) struct Clock {
     partial_since: AtomicU64,
     /// When a write first returned `Pending` without progress since.
     write_blocked_since: AtomicU64,
+    /// When a read first saw the end of the stream (the peer closed its side).
+    closed_since: AtomicU64,
     /// Set at shutdown: reads see end-of-stream, so the session finishes the calls it has,
     /// writes their replies, and ends as if the peer had closed its side.
     reads_closed: AtomicBool,
@@ -117,6 +123,12 @@ impl Clock {
         {
             return Some(Stall::BlockedWrite);
         }
+        if self
+            .since(&self.closed_since)
+            .is_some_and(|d| d > limits.closed_peer)
+        {
+            return Some(Stall::ClosedPeer);
+        }
         None
     }
 
@@ -125,7 +137,8 @@ impl Clock {
         let shortest = limits
             .first_frame
             .min(limits.frame_progress)
-            .min(limits.write);
+            .min(limits.write)
+            .min(limits.closed_peer);
         let tick = (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,6 +175,7 @@ impl<S> ClockedStream<S> {
             first_frame_done: AtomicBool::new(false),
             partial_since: AtomicU64::new(NEVER),
             write_blocked_since: AtomicU64::new(NEVER),
+            closed_since: AtomicU64::new(NEVER),
             reads_closed: AtomicBool::new(false),
             read_waker: AtomicWaker::new(),
         });
@@ -224,10 +238,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         match polled {
             Poll::Ready(Ok(())) => {
                 let fresh = &buf.filled()[before..];
+                if fresh.is_empty() && room {
+                    // End of stream: the connection ends when its calls do, or at the grace.
+                    self.clock.mark(&self.clock.closed_since);
+                }
                 tracing::trace!(target: "rpc_server::wire::raw", bytes = fresh.len(), hex = %Hex(fresh), "read");
                 self.as_mut().get_mut().observe(fresh);
             }

@@ -218,6 +218,11 @@ impl RawClient {
         }
     }
 
+    /// Closes this side for writing (a FIN): the server reads the end of the stream.
+    pub async fn shutdown_write(&mut self) -> io::Result<()> {
+        self.stream.shutdown().await
+    }
+
     /// Waits until the server closes the connection, reading and discarding anything sent;
     /// `true` if it closed within `within`.
     pub async fn closed_within(&mut self, within: Duration) -> bool {

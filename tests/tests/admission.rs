@@ -1,6 +1,7 @@
 //! Admission and clocks: connection caps (total and per IP) close excess connections at once;
 //! idle first frames, stalled frames and peers that never read are closed at their timeouts;
-//! a control client is unaffected throughout.
+//! a peer that closes its side with calls running is released after a grace period; a control
+//! client is unaffected throughout.
 
 use std::time::Duration;
 
@@ -210,4 +211,78 @@ async fn a_peer_that_never_reads_is_closed_at_the_write_timeout() {
     }
     // Whatever was buffered, the connection ends.
     assert!(reader.closed_within(CLOSE_BOUND).await);
+}
+
+/// Opens the `counter` root as request 1 and sends `count` calls of `slow_value(millis)`
+/// (request ids 10, 11, ...) without waiting for their replies.
+async fn slow_calls(raw: &mut RawClient, count: u64, millis: i64) {
+    let counter = raw
+        .open(1, "counter", Args::positional(vec![Value::Int(7)]))
+        .await;
+    for id in 10..10 + count {
+        let call = Op::Run {
+            handle: counter.id,
+            name: Some("slow_value".into()),
+            args: Args::positional(vec![Value::Int(millis)]),
+        };
+        raw.send(id, call).await.expect("request");
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_closes_with_calls_running_is_released_after_the_grace() {
+    let mut config = ServerConfig::default();
+    config.closed_peer_grace = Duration::from_millis(300);
+    let server = start_demo(Allowlist::loopback(), config).await;
+    let control = Client::connect(server.local_addr()).await.expect("control");
+    let before = control.stats().await.expect("stats");
+    let mut leaver = greeted("127.0.0.2", &server).await;
+    // Calls that would run for an hour, then the peer closes its side (a FIN).
+    slow_calls(&mut leaver, 5, 3_600_000).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while control.stats().await.expect("stats").calls_in_flight < before.calls_in_flight + 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "calls never started"
+        );
+        tokio::task::yield_now().await;
+    }
+    leaver.shutdown_write().await.expect("FIN");
+    let released = tokio::time::Instant::now();
+    loop {
+        let s = control
+            .stats()
+            .await
+            .expect("the control client keeps working");
+        if s.sessions == before.sessions && s.handles == before.handles {
+            assert_eq!(s.calls_in_flight, before.calls_in_flight, "{s:?}");
+            assert_eq!(s.stalled_total, before.stalled_total + 1, "{s:?}");
+            break;
+        }
+        assert!(
+            released.elapsed() < Duration::from_secs(10),
+            "the session is still held: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        released.elapsed() >= Duration::from_millis(300),
+        "released before the grace"
+    );
+    assert!(leaver.closed_within(CLOSE_BOUND).await);
+}
+
+#[tokio::test]
+async fn a_half_closed_peer_gets_the_replies_of_calls_finishing_within_the_grace() {
+    let server = start_demo(Allowlist::loopback(), ServerConfig::default()).await;
+    let mut raw = greeted("127.0.0.2", &server).await;
+    slow_calls(&mut raw, 3, 100).await;
+    raw.shutdown_write().await.expect("FIN");
+    let mut answered = Vec::new();
+    while let Some((id, response)) = raw.recv().await.expect("read") {
+        assert_eq!(response, Ok(Reply::Value(Value::Int(7))), "request {id}");
+        answered.push(id);
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, [10, 11, 12], "every reply, then the close");
 }

@@ -727,12 +727,14 @@ async fn run(options: Options) -> Result<ExitCode, String> {
             first_frame: Duration::from_millis(1000),
             frame: Duration::from_millis(2000),
             write: Duration::from_millis(1000),
+            closed_peer: Duration::from_millis(1000),
         }
     } else {
         Clocks {
             first_frame: limits::DEFAULT_FIRST_FRAME_TIMEOUT,
             frame: limits::DEFAULT_FRAME_PROGRESS_TIMEOUT,
             write: limits::DEFAULT_WRITE_TIMEOUT,
+            closed_peer: limits::DEFAULT_CLOSED_PEER_GRACE,
         }
     };
     let server_args: Vec<String> = if options.quick {
@@ -743,6 +745,8 @@ async fn run(options: Options) -> Result<ExitCode, String> {
             clocks.frame.as_millis().to_string(),
             "--write-timeout-ms".into(),
             clocks.write.as_millis().to_string(),
+            "--closed-peer-grace-ms".into(),
+            clocks.closed_peer.as_millis().to_string(),
         ]
     } else {
         Vec::new()

@@ -18,6 +18,8 @@ pub struct Clocks {
     pub frame: Duration,
     /// Write timeout.
     pub write: Duration,
+    /// Grace for calls still running after the peer closed its side.
+    pub closed_peer: Duration,
 }
 
 impl Clocks {
