@@ -22,6 +22,18 @@ pub const DEFAULT_MAX_HANDLES_PER_SESSION: usize = 65_536;
 /// at once, with no work done.
 pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 256;
 
+/// Memory one connection may hold in large argument values and large replies at once
+/// (64 MiB): arguments of calls running or waiting for their object, replies not yet written
+/// to the socket. Past it a call is answered `Overloaded` and what it brought or made is
+/// dropped, so a peer that does not read its replies, or that sends values which expand in
+/// memory, cannot grow the server without bound.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+
+/// Values and replies smaller than this (64 KiB) are not counted against
+/// [`DEFAULT_MAX_PENDING_BYTES`]: they are bounded by the call cap, and counting them would
+/// cost every small call.
+pub const PENDING_BYTES_FROM: usize = 64 << 10;
+
 /// Open connections per server (1,024). Stops descriptor exhaustion; excess connections are
 /// closed at accept.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1_024;

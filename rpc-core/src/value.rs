@@ -137,6 +137,41 @@ impl Value {
         deepest
     }
 
+    /// About how many bytes of memory this value holds: every node, plus the text and bytes
+    /// it owns and the spare capacity of its containers. Computed without recursion.
+    pub fn memory_size(&self) -> usize {
+        let node = std::mem::size_of::<Value>();
+        let own = |value: &Value| match value {
+            Value::Str(s) => s.capacity(),
+            Value::Bytes(b) => b.capacity(),
+            Value::List(items) | Value::Tuple(items) => (items.capacity() - items.len()) * node,
+            Value::Map(pairs) => pairs.capacity() * 2 * node,
+            _ => 0,
+        };
+        // Scalars, the common case, need no stack.
+        if !matches!(self, Value::List(_) | Value::Tuple(_) | Value::Map(_)) {
+            return node + own(self);
+        }
+        let mut total = 0usize;
+        let mut stack = vec![self];
+        while let Some(value) = stack.pop() {
+            total = total.saturating_add(node + own(value));
+            match value {
+                Value::List(items) | Value::Tuple(items) => stack.extend(items),
+                Value::Map(pairs) => {
+                    // The pairs' nodes are counted by their capacity above.
+                    total = total.saturating_sub(pairs.len() * 2 * node);
+                    for (k, v) in pairs {
+                        stack.push(k);
+                        stack.push(v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        total
+    }
+
     /// Returns the string if this is a `Str`.
     pub fn as_str(&self) -> Option<&str> {
         match self {

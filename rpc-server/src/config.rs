@@ -10,7 +10,7 @@ use rpc_core::limits::{
     DEFAULT_KEEPALIVE, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES,
     DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
     DEFAULT_MAX_ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION,
-    DEFAULT_MAX_VALUE_DEPTH, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_VALUE_DEPTH, DEFAULT_WRITE_TIMEOUT,
 };
 
 /// Limits and switches of a server. Build with `ServerConfig::default()` and change fields.
@@ -32,6 +32,13 @@ pub struct ServerConfig {
     /// Calls running at once on one connection. Default 256. Over it a call is answered
     /// `Overloaded` immediately, with no work done.
     pub max_calls_in_flight: usize,
+    /// Memory one connection may hold in large values (64 KiB and up) at once: the
+    /// arguments of calls running or waiting for their object, and replies not yet written to
+    /// the socket. Default 64 MiB. Past it a call is answered `Overloaded` and its arguments
+    /// or reply are dropped, so a peer that does not read its replies, or that sends values
+    /// which expand in memory (a byte on the wire per `None`), cannot grow the server without
+    /// bound.
+    pub max_pending_bytes: usize,
     /// Open connections. Default 1,024. Excess connections are closed at accept, before a
     /// byte is read, so a flood cannot exhaust the server's file descriptors.
     pub max_connections: usize,
@@ -103,6 +110,7 @@ impl Default for ServerConfig {
             max_value_depth: DEFAULT_MAX_VALUE_DEPTH,
             max_handles_per_session: DEFAULT_MAX_HANDLES_PER_SESSION,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             first_frame_timeout: DEFAULT_FIRST_FRAME_TIMEOUT,

@@ -355,6 +355,7 @@ mod tests {
             first_frame: d,
             frame_progress: d,
             write: d,
+            closed_peer: d,
         }
     }
 
@@ -404,5 +405,19 @@ mod tests {
         assert_eq!(clock.check(&limits(100)), Some(Stall::BlockedWrite));
         s.note_write(&Poll::Ready(Ok(1u64)));
         assert_eq!(clock.check(&limits(100)), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_peer_is_reported_after_the_grace() {
+        use tokio::io::AsyncReadExt;
+        let (mut s, clock) = ClockedStream::new(tokio::io::empty());
+        s.observe(&[0, 0, 0, 1, 7]);
+        assert_eq!(clock.check(&limits(100)), None, "open, one frame read");
+        let mut buf = [0u8; 16];
+        assert_eq!(s.read(&mut buf).await.expect("end of stream"), 0);
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert_eq!(clock.check(&limits(100)), None, "closed, within the grace");
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(clock.check(&limits(100)), Some(Stall::ClosedPeer));
     }
 }

@@ -189,6 +189,7 @@ impl ServerBuilder {
             (c.max_value_depth, "max_value_depth"),
             (c.max_handles_per_session, "max_handles_per_session"),
             (c.max_calls_in_flight, "max_calls_in_flight"),
+            (c.max_pending_bytes, "max_pending_bytes"),
             (c.max_connections, "max_connections"),
             (c.max_connections_per_ip, "max_connections_per_ip"),
             (c.keepalive_retries as usize, "keepalive_retries"),

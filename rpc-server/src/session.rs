@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use rpc_core::limits::work_budget;
-use rpc_core::protocol::{ObjectServiceRequest, ObjectServiceResponse, ServerInfo};
+use rpc_core::limits::{PENDING_BYTES_FROM, work_budget};
+use rpc_core::protocol::{ObjectServiceRequest, ServerInfo};
 use rpc_core::{
-    ErrorKind, HandleId, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Value,
-    WireCodec, check_name,
+    ErrorKind, HandleId, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response,
+    Value, WireCodec, check_name,
 };
+use serde::Serialize;
 use tarpc::ServerError;
 use tarpc::context;
 use tarpc::server::Serve;
@@ -51,7 +52,82 @@ pub(crate) struct SessionState {
     running: AtomicUsize,
     /// Requests received, to number them in the log.
     requests: AtomicU64,
+    /// Large values this connection holds, capped by `max_pending_bytes`.
+    pending: Arc<PendingBytes>,
     cx: CallContext,
+}
+
+/// Memory a connection holds in large values (see `ServerConfig::max_pending_bytes`).
+pub(crate) struct PendingBytes {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl PendingBytes {
+    /// Counts `bytes` until the returned charge is dropped; `None` for a small value (not
+    /// counted), an `Overloaded` error when the connection's limit would be passed.
+    fn charge(self: &Arc<Self>, bytes: usize, what: &str) -> Result<Option<Charge>, RemoteError> {
+        if bytes < PENDING_BYTES_FROM {
+            return Ok(None);
+        }
+        let before = self.held.fetch_add(bytes, Ordering::AcqRel);
+        if before.saturating_add(bytes) > self.limit {
+            self.held.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(RemoteError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "{what} of about {bytes} bytes was dropped: this connection already holds \
+                     {before} bytes of large arguments and unwritten replies, and its limit is \
+                     {} bytes; read the replies, or retry later",
+                    self.limit
+                ),
+            ));
+        }
+        Ok(Some(Charge {
+            pending: Arc::clone(self),
+            bytes,
+        }))
+    }
+}
+
+/// Bytes counted against a connection's [`PendingBytes`] while this lives.
+pub(crate) struct Charge {
+    pending: Arc<PendingBytes>,
+    bytes: usize,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.pending.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// What the server sends for a request: the response, and the charge for a large reply,
+/// which ends when tarpc has encoded the response into the connection's write buffer.
+pub(crate) struct Outgoing {
+    response: Response,
+    _charge: Option<Charge>,
+}
+
+impl Serialize for Outgoing {
+    /// The same bytes as `ObjectServiceResponse::Call(response)`, which clients decode.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_variant("ObjectServiceResponse", 0, "Call", &self.response)
+    }
+}
+
+/// The size of a request's argument values in memory.
+fn arguments_size(op: &Op) -> usize {
+    match op {
+        Op::Run { args, .. } | Op::Open { args, .. } => args
+            .positional
+            .iter()
+            .chain(args.named.iter().map(|(_, v)| v))
+            .map(Value::memory_size)
+            .fold(0, usize::saturating_add),
+        Op::Set { value, .. } => value.memory_size(),
+        _ => 0,
+    }
 }
 
 /// Holds one of the connection's call slots.
@@ -114,6 +190,10 @@ impl Session {
             table,
             stack_text: shared.config.stack_text,
         };
+        let pending = Arc::new(PendingBytes {
+            held: AtomicUsize::new(0),
+            limit: shared.config.max_pending_bytes,
+        });
         Session(Arc::new(SessionState {
             id,
             peer,
@@ -121,6 +201,7 @@ impl Session {
             greeted: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            pending,
             cx,
         }))
     }
@@ -136,7 +217,7 @@ impl Session {
         held
     }
 
-    async fn handle(self, mut request: Request) -> Outcome {
+    async fn handle(self, mut request: Request) -> (Outcome, Option<Charge>) {
         let s = &self.0;
         // Releases apply whatever happens to the op (overload, shutdown): they only free
         // memory, and the client never sends them twice.
@@ -149,9 +230,18 @@ impl Session {
                 format!("this connection already has {limit} calls running; retry later"),
             );
             e.session = Some(s.id);
-            return Err(e);
+            return (Err(e), None);
         };
         let _in_flight = InFlight::enter(&s.shared);
+        // Large arguments count against the connection's memory while the call holds them
+        // (running, or waiting for its object's lock).
+        let _arguments = match s.pending.charge(arguments_size(&request.op), "a request") {
+            Ok(charge) => charge,
+            Err(mut e) => {
+                e.session = Some(s.id);
+                return (Err(e), None);
+            }
+        };
         // The clock is read only for the `call` log line below.
         let started = enabled!(Level::DEBUG).then(Instant::now);
         let op = request.op.name();
@@ -172,9 +262,16 @@ impl Session {
                 _ => None,
             }
         };
+        let mut charge = None;
         if let Ok(reply) = &result {
-            if let Err(e) = self.check_size(reply) {
-                result = Err(e);
+            // A large reply counts until it is written to the connection's buffer.
+            let checked = self.check_size(reply).and_then(|()| match reply {
+                Reply::Value(value) => s.pending.charge(value.memory_size(), "a reply"),
+                _ => Ok(None),
+            });
+            match checked {
+                Ok(reply_charge) => charge = reply_charge,
+                Err(e) => result = Err(e),
             }
         }
         if let Err(e) = &mut result {
@@ -205,7 +302,7 @@ impl Session {
             "call"
         );
         trace!(session = s.id, ?result, "reply");
-        result
+        (result, charge)
     }
 
     /// A reply the client could not decode (too big, too deep) becomes an error instead, so
@@ -443,7 +540,7 @@ impl Session {
 
 impl Serve for Session {
     type Req = ObjectServiceRequest;
-    type Resp = ObjectServiceResponse;
+    type Resp = Outgoing;
 
     // Written out rather than generated by `#[tarpc::service]`: the generated `serve` and the
     // service method are two more `async fn` layers, each a copy of the request and context in
@@ -452,7 +549,7 @@ impl Serve for Session {
         self,
         ctx: context::Context,
         req: ObjectServiceRequest,
-    ) -> impl Future<Output = Result<ObjectServiceResponse, ServerError>> {
+    ) -> impl Future<Output = Result<Outgoing, ServerError>> {
         let ObjectServiceRequest::Call { request } = req;
         // Stop the work a reply margin before the request's deadline, so the reply is written
         // before tarpc expires the request (and drops a reply that could carry a handle).
@@ -492,14 +589,14 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future<Output = Outcome>> Future for Respond<F> {
-    type Output = Result<ObjectServiceResponse, ServerError>;
+impl<F: Future<Output = (Outcome, Option<Charge>)>> Future for Respond<F> {
+    type Output = Result<Outgoing, ServerError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = this.span.as_ref().map(tracing::Span::enter);
-        let response = if let Poll::Ready(outcome) = this.work.poll(cx) {
-            outcome.map_err(Box::new)
+        let (response, charge) = if let Poll::Ready((outcome, charge)) = this.work.poll(cx) {
+            (outcome.map_err(Box::new), charge)
         } else {
             let deadline = *this.deadline;
             let (timer, budget) = this.timer.get_or_insert_with(|| {
@@ -516,8 +613,64 @@ impl<F: Future<Output = Outcome>> Future for Respond<F> {
                 format!("the call did not finish within its deadline ({budget:?})"),
             );
             e.session = Some(*this.session);
-            Err(Box::new(e))
+            (Err(Box::new(e)), None)
         };
-        Poll::Ready(Ok(ObjectServiceResponse::Call(response)))
+        Poll::Ready(Ok(Outgoing {
+            response,
+            _charge: charge,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rpc_core::protocol::ObjectServiceResponse;
+
+    #[test]
+    fn outgoing_encodes_as_the_service_response_clients_decode() {
+        let codec = WireCodec::default();
+        for response in [
+            Ok(Reply::Value(Value::Str("x".repeat(300)))),
+            Ok(Reply::Done),
+            Err(Box::new(RemoteError::new(ErrorKind::Overloaded, "busy"))),
+        ] {
+            let ours = codec
+                .encode(&Outgoing {
+                    response: response.clone(),
+                    _charge: None,
+                })
+                .expect("encodes");
+            let theirs = codec
+                .encode(&ObjectServiceResponse::Call(response))
+                .expect("encodes");
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn charges_are_refused_past_the_limit_and_returned_on_drop() {
+        let pending = Arc::new(PendingBytes {
+            held: AtomicUsize::new(0),
+            limit: 3 * PENDING_BYTES_FROM,
+        });
+        assert!(
+            matches!(pending.charge(100, "a reply"), Ok(None)),
+            "small: not counted"
+        );
+        let a = pending
+            .charge(2 * PENDING_BYTES_FROM, "a reply")
+            .expect("fits");
+        let b = pending
+            .charge(PENDING_BYTES_FROM, "a reply")
+            .expect("fits exactly");
+        let refused = pending
+            .charge(PENDING_BYTES_FROM, "a reply")
+            .err()
+            .expect("over the limit");
+        assert_eq!(refused.kind, ErrorKind::Overloaded);
+        assert_eq!(pending.held.load(Ordering::Relaxed), 3 * PENDING_BYTES_FROM);
+        drop((a, b));
+        assert_eq!(pending.held.load(Ordering::Relaxed), 0);
     }
 }
