@@ -331,17 +331,20 @@ impl Server {
                     // Every line logged for this connection, its calls included, carries
                     // the session id and the peer.
                     let span = tracing::info_span!("session", id, %peer);
-                    tracker.spawn(
-                        serve_connection(
-                            Arc::clone(&shared),
-                            stream,
-                            peer,
-                            id,
-                            closing.clone(),
-                            ticket,
-                        )
-                        .instrument(span),
+                    let connection = serve_connection(
+                        Arc::clone(&shared),
+                        stream,
+                        peer,
+                        id,
+                        closing.clone(),
+                        ticket,
                     );
+                    // A span no subscriber wants is not entered at every poll.
+                    tracker.spawn(if span.is_disabled() {
+                        Either::Left(connection)
+                    } else {
+                        Either::Right(connection.instrument(span))
+                    });
                 }
                 Err(error) => {
                     backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));

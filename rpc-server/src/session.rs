@@ -118,7 +118,15 @@ impl Serialize for Outgoing {
 
 /// The size of a request's argument values in memory.
 fn arguments_size(op: &Op) -> usize {
+    let heap = |v: &Value| {
+        matches!(
+            v,
+            Value::Str(_) | Value::Bytes(_) | Value::List(_) | Value::Tuple(_) | Value::Map(_)
+        )
+    };
     match op {
+        // Scalar arguments hold no memory of their own worth counting.
+        Op::Run { args, .. } if !args.positional.iter().any(heap) && args.named.is_empty() => 0,
         Op::Run { args, .. } | Op::Open { args, .. } => args
             .positional
             .iter()

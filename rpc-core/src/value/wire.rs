@@ -7,7 +7,7 @@
 //! inside a request it does so without failing the frame (see [`tolerate_too_deep`]), so the
 //! server can answer `TooDeep` and keep the connection.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, SeqAccess, Visitor};
@@ -328,7 +328,7 @@ impl Builder {
 thread_local! {
     /// Set while decoding a request: a too-deep value is recorded instead of failing the frame.
     static TOLERATE: Cell<bool> = const { Cell::new(false) };
-    static TOO_DEEP: RefCell<Option<String>> = const { RefCell::new(None) };
+    static TOO_DEEP: Cell<Option<String>> = const { Cell::new(None) };
 }
 
 /// Runs `f` (a decode) so that a value nested past the depth limit decodes as `None` instead
@@ -341,10 +341,10 @@ pub fn tolerate_too_deep<R>(f: impl FnOnce() -> R) -> (R, Option<String>) {
         }
     }
     let restore = Restore(TOLERATE.with(|t| t.replace(true)));
-    TOO_DEEP.with(|d| d.borrow_mut().take());
+    TOO_DEEP.with(Cell::take);
     let out = f();
     drop(restore);
-    (out, TOO_DEEP.with(|d| d.borrow_mut().take()))
+    (out, TOO_DEEP.with(Cell::take))
 }
 
 struct FlatVisitor;
@@ -385,7 +385,7 @@ impl<'de> Visitor<'de> for FlatVisitor {
             None => {
                 let message = format!("{TOO_DEEP_MESSAGE} ({limit})");
                 if TOLERATE.with(Cell::get) {
-                    TOO_DEEP.with(|d| *d.borrow_mut() = Some(message));
+                    TOO_DEEP.with(|d| d.set(Some(message)));
                     Ok(Value::None)
                 } else {
                     Err(de::Error::custom(message))
