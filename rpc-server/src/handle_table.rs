@@ -34,6 +34,11 @@ pub(crate) struct HandleTable {
     global_handles: Arc<AtomicU64>,
 }
 
+/// Shards per table. One session's calls are few at a time, so a handful of shards keeps
+/// contention low; dashmap's default (four per CPU, 256 on a 64-CPU host) would cost every
+/// session memory that grows with the host's size.
+const TABLE_SHARDS: usize = 4;
+
 /// Hashes the tables' keys, handle ids and object addresses, with one multiplication.
 ///
 /// Both kinds of key are chosen by the server (ids are sequential, addresses come from the
@@ -93,8 +98,8 @@ fn no_such_handle(id: HandleId) -> RemoteError {
 impl HandleTable {
     pub(crate) fn new(max_handles: usize, global_handles: Arc<AtomicU64>) -> Self {
         HandleTable {
-            entries: DashMap::with_hasher(IdHash),
-            by_object: DashMap::with_hasher(IdHash),
+            entries: DashMap::with_hasher_and_shard_amount(IdHash, TABLE_SHARDS),
+            by_object: DashMap::with_hasher_and_shard_amount(IdHash, TABLE_SHARDS),
             next_id: AtomicU64::new(1),
             len: AtomicUsize::new(0),
             max_handles,
