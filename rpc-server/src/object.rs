@@ -201,6 +201,12 @@ pub trait Object: Send + Sync + 'static {
     fn has_method(&self, name: &str) -> bool;
     /// GET of a field.
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Returned, RemoteError>>;
+    /// GET of a field without waiting: `None` when the object's lock is not free at once (then
+    /// [`get`](Self::get) waits for it). The default always defers to `get`.
+    fn try_get(&self, name: &str) -> Option<Result<Returned, RemoteError>> {
+        let _ = name;
+        None
+    }
     /// SET of a field.
     fn set<'a>(
         &'a self,
@@ -280,6 +286,14 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
             this.get_field(name)
                 .unwrap_or_else(|| Err(no_such_member(T::TYPE_NAME, name, "member")))
         })
+    }
+
+    fn try_get(&self, name: &str) -> Option<Result<Returned, RemoteError>> {
+        let this = self.lock.try_read().ok()?;
+        Some(
+            this.get_field(name)
+                .unwrap_or_else(|| Err(no_such_member(T::TYPE_NAME, name, "member"))),
+        )
     }
 
     fn set<'a>(

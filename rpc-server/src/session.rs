@@ -463,7 +463,12 @@ impl Session {
                     let bound: Arc<dyn Object> = Arc::new(BoundMethod::new(object, name));
                     return Ok(Reply::Object(table.insert(bound)?));
                 }
-                let returned = self.guarded(object.get(name)).await?;
+                // A free lock: read at once, under the same panic capture as user code.
+                let returned = match catch_sync(|| object.try_get(name)) {
+                    Ok(Some(result)) => result?,
+                    Ok(None) => self.guarded(object.get(name)).await?,
+                    Err(report) => return Err(self.panicked(report)),
+                };
                 self.reply(returned)
             }
             Op::Set {
