@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use futures::task::AtomicWaker;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -75,10 +74,10 @@ pub(crate) struct Clock {
     /// When a read first saw the end of the stream (the peer closed its side).
     closed_since: AtomicU64,
     /// Set at shutdown: reads see end-of-stream, so the session finishes the calls it has,
-    /// writes their replies, and ends as if the peer had closed its side.
+    /// writes their replies, and ends as if the peer had closed its side. No waker: the
+    /// connection task that sets it polls the stream right after (`serve_connection`), and a
+    /// stream is read only from that task.
     reads_closed: AtomicBool,
-    /// The reader waiting for data, woken when reads are closed.
-    read_waker: AtomicWaker,
 }
 
 impl Clock {
@@ -101,7 +100,6 @@ impl Clock {
     /// Makes every further read see end-of-stream (see `reads_closed`).
     pub(crate) fn close_reads(&self) {
         self.reads_closed.store(true, Ordering::Release);
-        self.read_waker.wake();
     }
 
     /// Returns the first limit that passed, if any.
@@ -177,7 +175,6 @@ impl<S> ClockedStream<S> {
             write_blocked_since: AtomicU64::new(NEVER),
             closed_since: AtomicU64::new(NEVER),
             reads_closed: AtomicBool::new(false),
-            read_waker: AtomicWaker::new(),
         });
         (
             ClockedStream {
@@ -250,14 +247,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
                 tracing::trace!(target: "rpc_server::wire::raw", bytes = fresh.len(), hex = %Hex(fresh), "read");
                 self.as_mut().get_mut().observe(fresh);
             }
-            Poll::Pending => {
-                self.clock.read_waker.register(cx.waker());
-                // Closed between the check above and storing the waker: do not miss it.
-                if self.clock.reads_closed.load(Ordering::Acquire) {
-                    return Poll::Ready(Ok(()));
-                }
-            }
-            Poll::Ready(Err(_)) => {}
+            Poll::Pending | Poll::Ready(Err(_)) => {}
         }
         polled
     }
