@@ -29,6 +29,12 @@ pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 256;
 /// memory, cannot grow the server without bound.
 pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 
+/// Bytes of incomplete incoming frames of 64 KiB or more the whole server buffers at once
+/// (256 MiB), counted from each frame's declared length. A connection whose next frame would
+/// pass it is closed: peers that send all but the last bytes of many large frames (a fat
+/// slowloris) cannot make the server buffer frame size × connections.
+pub const DEFAULT_MAX_PARTIAL_FRAME_BYTES: usize = 256 << 20;
+
 /// Values and replies smaller than this (64 KiB) are not counted against
 /// [`DEFAULT_MAX_PENDING_BYTES`]: they are bounded by the call cap, and counting them would
 /// cost every small call.

@@ -10,7 +10,8 @@ use rpc_core::limits::{
     DEFAULT_KEEPALIVE, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES,
     DEFAULT_MAX_CALLS_IN_FLIGHT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
     DEFAULT_MAX_ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDLES_PER_SESSION,
-    DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_VALUE_DEPTH, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_MAX_PARTIAL_FRAME_BYTES, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_VALUE_DEPTH,
+    DEFAULT_WRITE_TIMEOUT,
 };
 
 /// Limits and switches of a server. Build with `ServerConfig::default()` and change fields.
@@ -39,6 +40,12 @@ pub struct ServerConfig {
     /// which expand in memory (a byte on the wire per `None`), cannot grow the server without
     /// bound.
     pub max_pending_bytes: usize,
+    /// Bytes of incomplete incoming frames of 64 KiB or more the whole server buffers at
+    /// once, counted from each frame's declared length. Default 256 MiB (32 frames of the
+    /// largest size). A connection whose next frame would pass it is closed, so peers sending
+    /// all but the last bytes of many large frames cannot make the server buffer frame size ×
+    /// connections (8 GiB at the defaults) until the frame-progress timeout.
+    pub max_partial_frame_bytes: usize,
     /// Open connections. Default 1,024. Excess connections are closed at accept, before a
     /// byte is read, so a flood cannot exhaust the server's file descriptors.
     pub max_connections: usize,
@@ -111,6 +118,7 @@ impl Default for ServerConfig {
             max_handles_per_session: DEFAULT_MAX_HANDLES_PER_SESSION,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_partial_frame_bytes: DEFAULT_MAX_PARTIAL_FRAME_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             first_frame_timeout: DEFAULT_FIRST_FRAME_TIMEOUT,

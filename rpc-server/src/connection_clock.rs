@@ -18,7 +18,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use std::time::Duration;
@@ -158,12 +158,36 @@ enum Framing {
     Body { len: u64, left: u64 },
 }
 
+/// Incoming frames being buffered, server-wide (see `ServerConfig::max_partial_frame_bytes`).
+#[derive(Debug)]
+pub(crate) struct FrameBudget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl FrameBudget {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(FrameBudget {
+            held: AtomicUsize::new(0),
+            limit,
+        })
+    }
+}
+
+/// Frames shorter than this are not counted against a [`FrameBudget`].
+const FRAME_BUDGET_FROM: u64 = 64 << 10;
+
 /// A stream that records framing progress and blocked writes in a [`Clock`].
 #[derive(Debug)]
 pub(crate) struct ClockedStream<S> {
     inner: S,
     clock: Arc<Clock>,
     framing: Framing,
+    /// The server's budget for incomplete frames, and what the current frame holds of it.
+    budget: Option<Arc<FrameBudget>>,
+    charged: usize,
+    /// The declared length of a frame the budget could not take; reads fail from then on.
+    refused: Option<u64>,
 }
 
 impl<S> ClockedStream<S> {
@@ -184,9 +208,44 @@ impl<S> ClockedStream<S> {
                     bytes: [0; 4],
                     have: 0,
                 },
+                budget: None,
+                charged: 0,
+                refused: None,
             },
             clock,
         )
+    }
+
+    /// Counts this connection's large incoming frames against `budget`.
+    pub(crate) fn with_frame_budget(mut self, budget: Arc<FrameBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Takes a started frame of `len` bytes into the budget; `false` if it does not fit.
+    fn charge_frame(&mut self, len: u64) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        if len < FRAME_BUDGET_FROM {
+            return true;
+        }
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let before = budget.held.fetch_add(len, Ordering::AcqRel);
+        if before.saturating_add(len) > budget.limit {
+            budget.held.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        self.charged = len;
+        true
+    }
+
+    /// Returns the current frame's share of the budget (it completed, or the stream ends).
+    fn release_frame(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.held.fetch_sub(self.charged, Ordering::AcqRel);
+        }
+        self.charged = 0;
     }
 
     /// Advances the framing over bytes just read.
@@ -204,6 +263,10 @@ impl<S> ClockedStream<S> {
                     if *have == 4 {
                         let len = u64::from(u32::from_be_bytes(*bytes));
                         self.framing = Framing::Body { len, left: len };
+                        if !self.charge_frame(len) {
+                            self.refused = Some(len);
+                            return;
+                        }
                     }
                 }
                 Framing::Body { left, .. } => {
@@ -213,6 +276,7 @@ impl<S> ClockedStream<S> {
                 }
             }
             if let Framing::Body { len, left: 0 } = self.framing {
+                self.release_frame();
                 tracing::debug!(target: "rpc_server::wire", bytes = len + 4, "frame in");
                 self.framing = Framing::Header {
                     bytes: [0; 4],
@@ -245,7 +309,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
                     self.clock.mark(&self.clock.closed_since);
                 }
                 tracing::trace!(target: "rpc_server::wire::raw", bytes = fresh.len(), hex = %Hex(fresh), "read");
-                self.as_mut().get_mut().observe(fresh);
+                let this = self.as_mut().get_mut();
+                this.observe(fresh);
+                if let Some(len) = this.refused {
+                    // The frame would pass the server's budget: the connection closes.
+                    tracing::warn!(
+                        frame_bytes = len,
+                        "connection closed: its frame would pass the server's budget for \
+                         incomplete frames (max_partial_frame_bytes)"
+                    );
+                    return Poll::Ready(Err(io::Error::other(format!(
+                        "a frame of {len} bytes would pass the server's budget for incomplete \
+                         frames"
+                    ))));
+                }
             }
             Poll::Pending | Poll::Ready(Err(_)) => {}
         }
@@ -332,6 +409,12 @@ impl std::fmt::Display for Hex<'_> {
             write!(f, "...")?;
         }
         Ok(())
+    }
+}
+
+impl<S> Drop for ClockedStream<S> {
+    fn drop(&mut self) {
+        self.release_frame();
     }
 }
 

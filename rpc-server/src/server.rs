@@ -34,7 +34,7 @@ use crate::admission::{Admission, Refusal, Ticket};
 use crate::allowlist::Allowlist;
 use crate::call::CallContext;
 use crate::config::ServerConfig;
-use crate::connection_clock::ClockedStream;
+use crate::connection_clock::{ClockedStream, FrameBudget};
 use crate::object::{Object, Remote, RemoteMethods};
 use crate::panic::install_hook;
 use crate::session::Session;
@@ -72,6 +72,8 @@ pub(crate) struct ServerShared {
     pub(crate) shutting_down: AtomicBool,
     /// Notified when `calls_in_flight` drops to zero.
     pub(crate) idle: Notify,
+    /// Incoming frames being buffered by every connection (`max_partial_frame_bytes`).
+    frame_budget: Arc<FrameBudget>,
     next_session: AtomicU64,
 }
 
@@ -190,6 +192,7 @@ impl ServerBuilder {
             (c.max_handles_per_session, "max_handles_per_session"),
             (c.max_calls_in_flight, "max_calls_in_flight"),
             (c.max_pending_bytes, "max_pending_bytes"),
+            (c.max_partial_frame_bytes, "max_partial_frame_bytes"),
             (c.max_connections, "max_connections"),
             (c.max_connections_per_ip, "max_connections_per_ip"),
             (c.keepalive_retries as usize, "keepalive_retries"),
@@ -218,8 +221,10 @@ impl ServerBuilder {
                 return Err(BuildError::DuplicateRoot(name));
             }
         }
+        let frame_budget = FrameBudget::new(self.config.max_partial_frame_bytes);
         Ok(Server {
             shared: Arc::new(ServerShared {
+                frame_budget,
                 config: self.config,
                 roots,
                 allowlist: self.allowlist,
@@ -467,6 +472,7 @@ async fn serve_connection(
         let _ = user_timeout;
     }
     let (stream, clock) = ClockedStream::new(stream);
+    let stream = stream.with_frame_budget(Arc::clone(&shared.frame_budget));
     let reads = Arc::clone(&clock);
     let session = Session::new(id, peer, Arc::clone(&shared));
     shared.counters.sessions.fetch_add(1, Ordering::Relaxed);

@@ -286,3 +286,53 @@ async fn a_half_closed_peer_gets_the_replies_of_calls_finishing_within_the_grace
     answered.sort_unstable();
     assert_eq!(answered, [10, 11, 12], "every reply, then the close");
 }
+
+#[tokio::test]
+async fn large_incomplete_frames_past_the_server_budget_close_their_connection() {
+    let mut config = ServerConfig::default();
+    config.max_partial_frame_bytes = 1 << 20;
+    let server = start_demo(Allowlist::loopback(), config).await;
+    let declared = 600 * 1024u32;
+    // One peer declares a 600 KiB frame and sends a little of it.
+    let mut first = greeted("127.0.0.2", &server).await;
+    first
+        .write_raw(&declared.to_be_bytes())
+        .await
+        .expect("header");
+    first.write_raw(&[0; 1024]).await.expect("some body");
+    // Another declares as much: the two would pass the 1 MiB budget, so it is closed.
+    let mut second = greeted("127.0.0.3", &server).await;
+    second
+        .write_raw(&declared.to_be_bytes())
+        .await
+        .expect("header");
+    second.write_raw(&[0; 16]).await.expect("some body");
+    assert!(
+        second.closed_within(CLOSE_BOUND).await,
+        "closed at its header"
+    );
+    // Small frames are not counted: a control client is served meanwhile.
+    let control = Client::connect(server.local_addr()).await.expect("control");
+    let before = control.stats().await.expect("control works");
+    // Once the first peer leaves, its share is free: a 600 KiB request is taken and answered.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + CLOSE_BOUND;
+    while control.stats().await.expect("stats").sessions >= before.sessions {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first peer is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut third = greeted("127.0.0.4", &server).await;
+    let dict = third.open(1, "dict", Args::new()).await;
+    let large = Op::Run {
+        handle: dict.id,
+        name: Some("set_item".into()),
+        args: Args::positional(vec![Value::Int(1), Value::Str("x".repeat(600 * 1024))]),
+    };
+    assert_eq!(
+        third.call(2, large).await.expect("answered"),
+        Ok(Reply::Value(Value::None))
+    );
+}
