@@ -165,7 +165,10 @@ impl ClientBuilder {
     /// Default: none, which means the 1 h maximum ([`MAX_DEADLINE`]). There is deliberately no
     /// short default: it would silently kill legitimately long calls (tarpc's 10 s default is
     /// a classic complaint). A call that times out fails with [`CallError::Timeout`], and the
-    /// server aborts it at the same deadline.
+    /// server aborts it at the same deadline. A timeout under 5 s is also kept by a timer of
+    /// the call's own, so it fires even when the server does not answer; a longer one relies
+    /// on the server's answer and, against a server that does not answer, fails at most
+    /// 500 ms late (see `docs/DECISIONS.md`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
