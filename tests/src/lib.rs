@@ -11,7 +11,7 @@ use rpc_core::{Op, PROTOCOL_VERSION, Request, Response, WireCodec};
 use rpc_server::{Allowlist, RunningServer, ServerConfig};
 use serde::Serialize;
 use tarpc::trace;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Starts the `server` example's server (roots `dict`, `list`, `counter`) on `127.0.0.1:0`.
@@ -126,29 +126,7 @@ impl RawClient {
     pub async fn recv_any(
         &mut self,
     ) -> io::Result<Option<(u64, Result<Response, tarpc::ServerError>)>> {
-        let mut len = [0u8; 4];
-        match self.stream.read_exact(&mut len).await {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        }
-        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut payload).await?;
-        let response: tarpc::Response<ObjectServiceResponse> =
-            WireCodec::default().decode(&payload)?;
-        Ok(Some((
-            response.request_id,
-            response
-                .message
-                .map(|ObjectServiceResponse::Call(reply)| reply),
-        )))
+        read_response(&mut self.stream).await
     }
 
     /// Closes the connection with a reset (RST) instead of an orderly FIN.
@@ -238,4 +216,47 @@ impl RawClient {
         .await
         .is_ok()
     }
+}
+
+/// Reads one response frame from `reader`: its request id and answer, or `None` at the end of
+/// the stream (or a reset).
+pub async fn read_response<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> io::Result<Option<(u64, Result<Response, tarpc::ServerError>)>> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    }
+    let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+    reader.read_exact(&mut payload).await?;
+    let response: tarpc::Response<ObjectServiceResponse> = WireCodec::default().decode(&payload)?;
+    Ok(Some((
+        response.request_id,
+        response
+            .message
+            .map(|ObjectServiceResponse::Call(reply)| reply),
+    )))
+}
+
+/// `len` bytes from a fixed-seed linear congruential generator (Knuth's MMIX constants), for
+/// hostile input that is the same in every run.
+pub fn lcg_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
+        .collect()
 }

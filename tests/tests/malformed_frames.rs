@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rpc_core::{Args, Op, PROTOCOL_VERSION, Reply, Request, Response, Value};
 use rpc_server::{Allowlist, ServerConfig};
-use rpc_tests::{RawClient, start_default, start_demo};
+use rpc_tests::{RawClient, lcg_bytes, start_default, start_demo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -75,19 +75,6 @@ fn ping_bytes(id: u64) -> Vec<u8> {
         },
         Duration::from_secs(10),
     )
-}
-
-/// `len` bytes from a fixed-seed linear congruential generator (Knuth's MMIX constants).
-fn lcg_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 56) as u8
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rpc_core::protocol::ObjectServiceResponse;
 use rpc_core::{Args, HandleId, Op, PROTOCOL_VERSION, Release, Reply, Request, Response, Value};
 use rpc_core::{ErrorKind, WireCodec};
 use rpc_tests::RawClient;
@@ -170,28 +169,7 @@ pub async fn connect_from(source: Ipv4Addr, server: SocketAddr) -> io::Result<Tc
 pub async fn read_answer<R: AsyncRead + Unpin>(
     reader: &mut R,
 ) -> io::Result<Option<(u64, Answer)>> {
-    let mut len = [0u8; 4];
-    match reader.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
-    }
-    let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-    reader.read_exact(&mut payload).await?;
-    let response: tarpc::Response<ObjectServiceResponse> = WireCodec::default().decode(&payload)?;
-    Ok(Some((
-        response.request_id,
-        response
-            .message
-            .map(|ObjectServiceResponse::Call(reply)| reply),
-    )))
+    rpc_tests::read_response(reader).await
 }
 
 /// A connection driven frame by frame.
@@ -328,15 +306,7 @@ impl Conn {
     }
 }
 
-/// Random bytes from a fixed-seed generator (Knuth's MMIX LCG constants).
+/// Random bytes from a fixed-seed generator.
 pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 56) as u8
-        })
-        .collect()
+    rpc_tests::lcg_bytes(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, len)
 }

@@ -7,33 +7,10 @@ use futures::StreamExt;
 use rpc_core::{ErrorKind, HandleId, Op, Reply, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::{close_times, ms, open_many, sources, spread};
+use super::{close_times, ms, open_many, sources, spread, with_root};
 use crate::context::{Ctx, Outcome};
 use crate::procfs;
 use crate::raw::{Conn, frame, ip, is_kind, kind_of, payload, run};
-
-/// A greeted connection from `source` with `root` opened, or the failure as a problem.
-async fn with_root(
-    ctx: &Ctx,
-    out: &mut Outcome,
-    source: u8,
-    root: &str,
-) -> Option<(Conn, HandleId)> {
-    let mut conn = match Conn::greeted(ip(source), ctx.addr).await {
-        Ok(c) => c,
-        Err(e) => {
-            out.problem(format!("connect from 127.0.0.{source}: {e}"));
-            return None;
-        }
-    };
-    match conn.open(root).await {
-        Ok(handle) => Some((conn, handle)),
-        Err(e) => {
-            out.problem(format!("open {root}: {e}"));
-            None
-        }
-    }
-}
 
 fn slow(counter: HandleId, millis: i64) -> Op {
     run(counter, "slow_value", vec![Value::Int(millis)])

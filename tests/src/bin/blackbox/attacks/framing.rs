@@ -7,7 +7,7 @@ use rpc_core::{ErrorKind, Op, Reply, Value};
 use rpc_tests::RawClient;
 use tokio::io::AsyncWriteExt;
 
-use super::{close_times, max_of, ms, open_many};
+use super::{close_times, greeted, max_of, ms, open_many};
 use crate::context::{Ctx, Outcome};
 use crate::raw::{
     Answer, Conn, RawValue, frame, ip, is_kind, kind_of, payload, random_bytes, run, spliced,
@@ -213,12 +213,8 @@ pub async fn garbage(ctx: &Ctx) -> Outcome {
 
 pub async fn deep_nesting(ctx: &Ctx) -> Outcome {
     let mut out = Outcome::default();
-    let mut conn = match Conn::greeted(ip(2), ctx.addr).await {
-        Ok(c) => c,
-        Err(e) => {
-            out.problem(format!("connect: {e}"));
-            return out;
-        }
+    let Some(mut conn) = greeted(ctx, &mut out, 2).await else {
+        return out;
     };
     let (counter, dict) = match (conn.open("counter").await, conn.open("dict").await) {
         (Ok(c), Ok(d)) => (c, d),
@@ -332,12 +328,8 @@ pub async fn absurd_deadline(ctx: &Ctx) -> Outcome {
         }
         Err(e) => out.problem(format!("connect: {e}")),
     }
-    let mut conn = match Conn::greeted(ip(3), ctx.addr).await {
-        Ok(c) => c,
-        Err(e) => {
-            out.problem(format!("connect: {e}"));
-            return out;
-        }
+    let Some(mut conn) = greeted(ctx, &mut out, 3).await else {
+        return out;
     };
     let Ok(counter) = conn.open("counter").await else {
         out.problem("open counter failed");
@@ -399,12 +391,8 @@ pub async fn absurd_deadline(ctx: &Ctx) -> Outcome {
 
 pub async fn cancel_dup_storm(ctx: &Ctx) -> Outcome {
     let mut out = Outcome::default();
-    let mut conn = match Conn::greeted(ip(2), ctx.addr).await {
-        Ok(c) => c,
-        Err(e) => {
-            out.problem(format!("connect: {e}"));
-            return out;
-        }
+    let Some(mut conn) = greeted(ctx, &mut out, 2).await else {
+        return out;
     };
     let mut bytes = Vec::new();
     for i in 0..10_000u64 {

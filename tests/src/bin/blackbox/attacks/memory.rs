@@ -5,32 +5,10 @@ use std::time::{Duration, Instant};
 
 use rpc_core::{HandleId, Op, Release, Reply, Value};
 
-use super::ms;
+use super::{ms, with_root};
 use crate::context::{Ctx, Outcome};
 use crate::procfs;
-use crate::raw::{Conn, DEADLINE, RawValue, frame, ip, kind_of, payload, run, spliced};
-
-async fn with_root(
-    ctx: &Ctx,
-    out: &mut Outcome,
-    source: u8,
-    root: &str,
-) -> Option<(Conn, HandleId)> {
-    let mut conn = match Conn::greeted(ip(source), ctx.addr).await {
-        Ok(c) => c,
-        Err(e) => {
-            out.problem(format!("connect from 127.0.0.{source}: {e}"));
-            return None;
-        }
-    };
-    match conn.open(root).await {
-        Ok(handle) => Some((conn, handle)),
-        Err(e) => {
-            out.problem(format!("open {root}: {e}"));
-            None
-        }
-    }
-}
+use crate::raw::{DEADLINE, RawValue, frame, kind_of, payload, run, spliced};
 
 fn rss_kib(ctx: &Ctx) -> u64 {
     procfs::sample(ctx.pid).map_or(0, |s| s.rss_kib)

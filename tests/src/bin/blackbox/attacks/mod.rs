@@ -13,6 +13,8 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::context::{Ctx, Outcome};
+use rpc_core::HandleId;
+
 use crate::raw::{Conn, ip};
 
 /// An attack of the run.
@@ -296,5 +298,34 @@ pub async fn fresh_client(addr: SocketAddr, within: Duration) -> Result<Duration
         Ok(Ok(())) => Ok(started.elapsed()),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!("no answer within {within:?}")),
+    }
+}
+
+/// A greeted connection from 127.0.0.`source`, or the failure recorded as a problem.
+pub async fn greeted(ctx: &Ctx, out: &mut Outcome, source: u8) -> Option<Conn> {
+    match Conn::greeted(ip(source), ctx.addr).await {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            out.problem(format!("connect from 127.0.0.{source}: {e}"));
+            None
+        }
+    }
+}
+
+/// A greeted connection from 127.0.0.`source` with `root` opened, or the failure recorded as
+/// a problem.
+pub async fn with_root(
+    ctx: &Ctx,
+    out: &mut Outcome,
+    source: u8,
+    root: &str,
+) -> Option<(Conn, HandleId)> {
+    let mut conn = greeted(ctx, out, source).await?;
+    match conn.open(root).await {
+        Ok(handle) => Some((conn, handle)),
+        Err(e) => {
+            out.problem(format!("open {root}: {e}"));
+            None
+        }
     }
 }
