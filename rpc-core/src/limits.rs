@@ -35,9 +35,9 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 /// slowloris) cannot make the server buffer frame size × connections.
 pub const DEFAULT_MAX_PARTIAL_FRAME_BYTES: usize = 256 << 20;
 
-/// Values and replies smaller than this (64 KiB) are not counted against
-/// [`DEFAULT_MAX_PENDING_BYTES`]: they are bounded by the call cap, and counting them would
-/// cost every small call.
+/// Values, replies and incoming frames smaller than this (64 KiB) are not counted against
+/// [`DEFAULT_MAX_PENDING_BYTES`] or [`DEFAULT_MAX_PARTIAL_FRAME_BYTES`]: they are bounded by
+/// the call and connection caps, and counting them would cost every small call.
 pub const PENDING_BYTES_FROM: usize = 64 << 10;
 
 /// Open connections per server (1,024). Stops descriptor exhaustion; excess connections are

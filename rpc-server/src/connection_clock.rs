@@ -18,12 +18,15 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use std::time::Duration;
 
+use rpc_core::limits::PENDING_BYTES_FROM;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::budget::ByteBudget;
 use tokio::time::Instant;
 
 /// Why the watchdog closed a connection.
@@ -158,25 +161,6 @@ enum Framing {
     Body { len: u64, left: u64 },
 }
 
-/// Incoming frames being buffered, server-wide (see `ServerConfig::max_partial_frame_bytes`).
-#[derive(Debug)]
-pub(crate) struct FrameBudget {
-    held: AtomicUsize,
-    limit: usize,
-}
-
-impl FrameBudget {
-    pub(crate) fn new(limit: usize) -> Arc<Self> {
-        Arc::new(FrameBudget {
-            held: AtomicUsize::new(0),
-            limit,
-        })
-    }
-}
-
-/// Frames shorter than this are not counted against a [`FrameBudget`].
-const FRAME_BUDGET_FROM: u64 = 64 << 10;
-
 /// A stream that records framing progress and blocked writes in a [`Clock`].
 #[derive(Debug)]
 pub(crate) struct ClockedStream<S> {
@@ -184,7 +168,7 @@ pub(crate) struct ClockedStream<S> {
     clock: Arc<Clock>,
     framing: Framing,
     /// The server's budget for incomplete frames, and what the current frame holds of it.
-    budget: Option<Arc<FrameBudget>>,
+    budget: Option<Arc<ByteBudget>>,
     charged: usize,
     /// The declared length of a frame the budget could not take; reads fail from then on.
     refused: Option<u64>,
@@ -217,7 +201,7 @@ impl<S> ClockedStream<S> {
     }
 
     /// Counts this connection's large incoming frames against `budget`.
-    pub(crate) fn with_frame_budget(mut self, budget: Arc<FrameBudget>) -> Self {
+    pub(crate) fn with_frame_budget(mut self, budget: Arc<ByteBudget>) -> Self {
         self.budget = Some(budget);
         self
     }
@@ -227,13 +211,11 @@ impl<S> ClockedStream<S> {
         let Some(budget) = &self.budget else {
             return true;
         };
-        if len < FRAME_BUDGET_FROM {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len < PENDING_BYTES_FROM {
             return true;
         }
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let before = budget.held.fetch_add(len, Ordering::AcqRel);
-        if before.saturating_add(len) > budget.limit {
-            budget.held.fetch_sub(len, Ordering::AcqRel);
+        if budget.take(len).is_err() {
             return false;
         }
         self.charged = len;
@@ -243,7 +225,7 @@ impl<S> ClockedStream<S> {
     /// Returns the current frame's share of the budget (it completed, or the stream ends).
     fn release_frame(&mut self) {
         if let Some(budget) = &self.budget {
-            budget.held.fetch_sub(self.charged, Ordering::AcqRel);
+            budget.give_back(self.charged);
         }
         self.charged = 0;
     }

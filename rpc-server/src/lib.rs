@@ -74,6 +74,7 @@
 
 mod admission;
 mod allowlist;
+mod budget;
 mod builtins;
 mod call;
 mod config;

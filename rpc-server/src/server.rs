@@ -32,9 +32,10 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::allowlist::Allowlist;
+use crate::budget::ByteBudget;
 use crate::call::CallContext;
 use crate::config::ServerConfig;
-use crate::connection_clock::{ClockedStream, FrameBudget};
+use crate::connection_clock::ClockedStream;
 use crate::object::{Object, Remote, RemoteMethods};
 use crate::panic::install_hook;
 use crate::session::Session;
@@ -73,7 +74,7 @@ pub(crate) struct ServerShared {
     /// Notified when `calls_in_flight` drops to zero.
     pub(crate) idle: Notify,
     /// Incoming frames being buffered by every connection (`max_partial_frame_bytes`).
-    frame_budget: Arc<FrameBudget>,
+    frame_budget: Arc<ByteBudget>,
     next_session: AtomicU64,
 }
 
@@ -221,7 +222,7 @@ impl ServerBuilder {
                 return Err(BuildError::DuplicateRoot(name));
             }
         }
-        let frame_budget = FrameBudget::new(self.config.max_partial_frame_bytes);
+        let frame_budget = ByteBudget::new(self.config.max_partial_frame_bytes);
         Ok(Server {
             shared: Arc::new(ServerShared {
                 frame_budget,

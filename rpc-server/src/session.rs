@@ -25,6 +25,7 @@ use tarpc::server::Serve;
 use tokio::time::Sleep;
 use tracing::{Level, debug, enabled, error, trace, warn};
 
+use crate::budget::ByteBudget;
 use crate::call::{CallContext, Returned};
 use crate::handle_table::HandleTable;
 use crate::method::BoundMethod;
@@ -53,52 +54,47 @@ pub(crate) struct SessionState {
     /// Requests received, to number them in the log.
     requests: AtomicU64,
     /// Large values this connection holds, capped by `max_pending_bytes`.
-    pending: Arc<PendingBytes>,
+    pending: Arc<ByteBudget>,
     cx: CallContext,
 }
 
-/// Memory a connection holds in large values (see `ServerConfig::max_pending_bytes`).
-pub(crate) struct PendingBytes {
-    held: AtomicUsize,
-    limit: usize,
-}
-
-impl PendingBytes {
-    /// Counts `bytes` until the returned charge is dropped; `None` for a small value (not
-    /// counted), an `Overloaded` error when the connection's limit would be passed.
-    fn charge(self: &Arc<Self>, bytes: usize, what: &str) -> Result<Option<Charge>, RemoteError> {
-        if bytes < PENDING_BYTES_FROM {
-            return Ok(None);
-        }
-        let before = self.held.fetch_add(bytes, Ordering::AcqRel);
-        if before.saturating_add(bytes) > self.limit {
-            self.held.fetch_sub(bytes, Ordering::AcqRel);
-            return Err(RemoteError::new(
-                ErrorKind::Overloaded,
-                format!(
-                    "{what} of about {bytes} bytes was dropped: this connection already holds \
-                     {before} bytes of large arguments and unwritten replies, and its limit is \
-                     {} bytes; read the replies, or retry later",
-                    self.limit
-                ),
-            ));
-        }
-        Ok(Some(Charge {
-            pending: Arc::clone(self),
+/// Counts `bytes` against a connection's allowance (`ServerConfig::max_pending_bytes`) until
+/// the returned charge is dropped; `None` for a small value (not counted), an `Overloaded`
+/// error when the allowance would be passed.
+fn charge(
+    pending: &Arc<ByteBudget>,
+    bytes: usize,
+    what: &str,
+) -> Result<Option<Charge>, RemoteError> {
+    if bytes < PENDING_BYTES_FROM {
+        return Ok(None);
+    }
+    match pending.take(bytes) {
+        Ok(()) => Ok(Some(Charge {
+            pending: Arc::clone(pending),
             bytes,
-        }))
+        })),
+        Err(before) => Err(RemoteError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "{what} of about {bytes} bytes was dropped: this connection already holds \
+                 {before} bytes of large arguments and unwritten replies, and its limit is {} \
+                 bytes; read the replies, or retry later",
+                pending.limit()
+            ),
+        )),
     }
 }
 
-/// Bytes counted against a connection's [`PendingBytes`] while this lives.
+/// Bytes counted against a connection's allowance while this lives.
 pub(crate) struct Charge {
-    pending: Arc<PendingBytes>,
+    pending: Arc<ByteBudget>,
     bytes: usize,
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.pending.held.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.pending.give_back(self.bytes);
     }
 }
 
@@ -198,10 +194,7 @@ impl Session {
             table,
             stack_text: shared.config.stack_text,
         };
-        let pending = Arc::new(PendingBytes {
-            held: AtomicUsize::new(0),
-            limit: shared.config.max_pending_bytes,
-        });
+        let pending = ByteBudget::new(shared.config.max_pending_bytes);
         Session(Arc::new(SessionState {
             id,
             peer,
@@ -243,7 +236,7 @@ impl Session {
         let _in_flight = InFlight::enter(&s.shared);
         // Large arguments count against the connection's memory while the call holds them
         // (running, or waiting for its object's lock).
-        let _arguments = match s.pending.charge(arguments_size(&request.op), "a request") {
+        let _arguments = match charge(&s.pending, arguments_size(&request.op), "a request") {
             Ok(charge) => charge,
             Err(mut e) => {
                 e.session = Some(s.id);
@@ -270,15 +263,15 @@ impl Session {
                 _ => None,
             }
         };
-        let mut charge = None;
+        let mut reply_charge = None;
         if let Ok(reply) = &result {
             // A large reply counts until it is written to the connection's buffer.
             let checked = self.check_size(reply).and_then(|()| match reply {
-                Reply::Value(value) => s.pending.charge(value.memory_size(), "a reply"),
+                Reply::Value(value) => charge(&s.pending, value.memory_size(), "a reply"),
                 _ => Ok(None),
             });
             match checked {
-                Ok(reply_charge) => charge = reply_charge,
+                Ok(charged) => reply_charge = charged,
                 Err(e) => result = Err(e),
             }
         }
@@ -310,7 +303,7 @@ impl Session {
             "call"
         );
         trace!(session = s.id, ?result, "reply");
-        (result, charge)
+        (result, reply_charge)
     }
 
     /// A reply the client could not decode (too big, too deep) becomes an error instead, so
@@ -663,27 +656,19 @@ mod tests {
 
     #[test]
     fn charges_are_refused_past_the_limit_and_returned_on_drop() {
-        let pending = Arc::new(PendingBytes {
-            held: AtomicUsize::new(0),
-            limit: 3 * PENDING_BYTES_FROM,
-        });
+        let pending = ByteBudget::new(3 * PENDING_BYTES_FROM);
         assert!(
-            matches!(pending.charge(100, "a reply"), Ok(None)),
+            matches!(charge(&pending, 100, "a reply"), Ok(None)),
             "small: not counted"
         );
-        let a = pending
-            .charge(2 * PENDING_BYTES_FROM, "a reply")
-            .expect("fits");
-        let b = pending
-            .charge(PENDING_BYTES_FROM, "a reply")
-            .expect("fits exactly");
-        let refused = pending
-            .charge(PENDING_BYTES_FROM, "a reply")
+        let a = charge(&pending, 2 * PENDING_BYTES_FROM, "a reply").expect("fits");
+        let b = charge(&pending, PENDING_BYTES_FROM, "a reply").expect("fits exactly");
+        let refused = charge(&pending, PENDING_BYTES_FROM, "a reply")
             .err()
             .expect("over the limit");
         assert_eq!(refused.kind, ErrorKind::Overloaded);
-        assert_eq!(pending.held.load(Ordering::Relaxed), 3 * PENDING_BYTES_FROM);
+        assert_eq!(pending.held(), 3 * PENDING_BYTES_FROM);
         drop((a, b));
-        assert_eq!(pending.held.load(Ordering::Relaxed), 0);
+        assert_eq!(pending.held(), 0);
     }
 }
