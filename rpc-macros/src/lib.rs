@@ -1,8 +1,10 @@
 //! # rpc-macros: `#[remote]`
 //!
 //! `#[remote]` turns a plain Rust struct and its impl block into a remote object with no
-//! hand-written dispatch. Use it through `rpc_server::remote`; the generated code names only
-//! `::rpc_server` paths.
+//! hand-written dispatch. Use it through `rpc_server::remote` or `rpc_client::remote`: the
+//! same type works on either end. The generated code names the object model (the `rpc-peer`
+//! crate) through whichever of `rpc-peer`, `rpc-server` and `rpc-client` the crate using the
+//! attribute depends on (found in its `Cargo.toml`).
 //!
 //! - On a struct (named fields, no generics): public fields become GET/SET-able (SET is
 //!   type-checked; `Option` fields are DEL-able); doc comments become DIR docs. Field options:
@@ -42,6 +44,9 @@
 #![deny(missing_docs)]
 
 mod interface;
+mod peer_path;
+
+use peer_path::PEER;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -253,32 +258,32 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
             if options.readonly { " (read-only)" } else { "" }
         );
         infos.push(quote! {
-            ::rpc_server::MemberInfo {
+            #PEER::MemberInfo {
                 name: #name,
-                kind: <#ty as ::rpc_server::ToReply>::KIND,
+                kind: <#ty as #PEER::ToReply>::KIND,
                 signature: #signature,
                 doc: #field_doc,
             }
         });
         gets.push(quote! {
-            #name => ::core::option::Option::Some(::rpc_server::ToReply::to_returned(&self.#field_ident)),
+            #name => ::core::option::Option::Some(#PEER::ToReply::to_returned(&self.#field_ident)),
         });
         if options.readonly {
             sets.push(quote! {
                 #name => ::core::option::Option::Some(::core::result::Result::Err(
-                    ::rpc_server::__private::read_only(#type_name, #name),
+                    #PEER::__private::read_only(#type_name, #name),
                 )),
             });
         } else {
             sets.push(quote! {
                 #name => ::core::option::Option::Some(
-                    match <#ty as ::rpc_server::FromArg>::from_arg(value, cx) {
+                    match <#ty as #PEER::FromArg>::from_arg(value, cx) {
                         ::core::result::Result::Ok(v) => {
                             self.#field_ident = v;
                             ::core::result::Result::Ok(())
                         }
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
-                            ::rpc_server::__private::set_error(#type_name, #name, e),
+                            #PEER::__private::set_error(#type_name, #name, e),
                         ),
                     },
                 ),
@@ -294,13 +299,13 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
         } else {
             dels.push(quote! {
                 #name => ::core::option::Option::Some(::core::result::Result::Err(
-                    ::rpc_server::__private::not_deletable(#type_name, #name),
+                    #PEER::__private::not_deletable(#type_name, #name),
                 )),
             });
         }
         alls.push(quote! {
-            if let ::rpc_server::Returned::Data(v) = ::rpc_server::ToReply::to_returned(&self.#field_ident)? {
-                pairs.push((::rpc_server::Value::Str(::std::string::String::from(#name)), v));
+            if let #PEER::Returned::Data(v) = #PEER::ToReply::to_returned(&self.#field_ident)? {
+                pairs.push((#PEER::Value::Str(::std::string::String::from(#name)), v));
             }
         });
     }
@@ -308,15 +313,15 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
     Ok(quote! {
         #item
 
-        impl ::rpc_server::RemoteFields for #ident {
+        impl #PEER::RemoteFields for #ident {
             const TYPE_NAME: &'static str = #type_name;
             const DOC: &'static str = #doc;
-            const FIELDS: &'static [::rpc_server::MemberInfo] = &[#(#infos),*];
+            const FIELDS: &'static [#PEER::MemberInfo] = &[#(#infos),*];
 
             fn get_field(
                 &self,
                 name: &str,
-            ) -> ::core::option::Option<::core::result::Result<::rpc_server::Returned, ::rpc_server::RemoteError>> {
+            ) -> ::core::option::Option<::core::result::Result<#PEER::Returned, #PEER::RemoteError>> {
                 match name {
                     #(#gets)*
                     _ => ::core::option::Option::None,
@@ -327,9 +332,9 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
             fn set_field(
                 &mut self,
                 name: &str,
-                value: ::rpc_server::Value,
-                cx: &::rpc_server::CallContext,
-            ) -> ::core::option::Option<::core::result::Result<(), ::rpc_server::RemoteError>> {
+                value: #PEER::Value,
+                cx: &#PEER::CallContext,
+            ) -> ::core::option::Option<::core::result::Result<(), #PEER::RemoteError>> {
                 match name {
                     #(#sets)*
                     _ => ::core::option::Option::None,
@@ -339,18 +344,18 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
             fn del_field(
                 &mut self,
                 name: &str,
-            ) -> ::core::option::Option<::core::result::Result<(), ::rpc_server::RemoteError>> {
+            ) -> ::core::option::Option<::core::result::Result<(), #PEER::RemoteError>> {
                 match name {
                     #(#dels)*
                     _ => ::core::option::Option::None,
                 }
             }
 
-            fn all_fields(&self) -> ::core::result::Result<::rpc_server::Value, ::rpc_server::RemoteError> {
+            fn all_fields(&self) -> ::core::result::Result<#PEER::Value, #PEER::RemoteError> {
                 #[allow(unused_mut)]
                 let mut pairs = ::std::vec::Vec::new();
                 #(#alls)*
-                ::core::result::Result::Ok(::rpc_server::Value::Map(pairs))
+                ::core::result::Result::Ok(#PEER::Value::Map(pairs))
             }
         }
     })
@@ -428,14 +433,14 @@ fn convert_output(output: &ReturnType, location: &TokenStream2) -> TokenStream2 
     if returns_result {
         quote! {
             match __out {
-                ::core::result::Result::Ok(v) => ::rpc_server::ToReply::to_returned(&v),
+                ::core::result::Result::Ok(v) => #PEER::ToReply::to_returned(&v),
                 ::core::result::Result::Err(e) => ::core::result::Result::Err(
-                    ::rpc_server::raised(e, #location, &__cx),
+                    #PEER::raised(e, #location, &__cx),
                 ),
             }
         }
     } else {
-        quote! { ::rpc_server::ToReply::to_returned(&__out) }
+        quote! { #PEER::ToReply::to_returned(&__out) }
     }
 }
 
@@ -520,7 +525,7 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                     match #call {
                         ::core::result::Result::Ok(v) => ::core::result::Result::Ok(v),
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(
-                            ::rpc_server::raised(e, #location, cx),
+                            #PEER::raised(e, #location, cx),
                         ),
                     }
                 }
@@ -533,10 +538,10 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             }
             constructor = Some(quote! {
                 fn construct(
-                    args: ::rpc_server::Args,
-                    cx: &::rpc_server::CallContext,
-                ) -> ::core::result::Result<Self, ::rpc_server::RemoteError> {
-                    let mut __reader = ::rpc_server::ArgReader::new(args, #display, #count, cx);
+                    args: #PEER::Args,
+                    cx: &#PEER::CallContext,
+                ) -> ::core::result::Result<Self, #PEER::RemoteError> {
+                    let mut __reader = #PEER::ArgReader::new(args, #display, #count, cx);
                     #read
                     #body
                 }
@@ -577,9 +582,9 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         let doc = doc_text(&method.attrs);
         let signature = signature_text(&name, &params, &method.sig.output);
         infos.push(quote! {
-            ::rpc_server::MemberInfo {
+            #PEER::MemberInfo {
                 name: #name,
-                kind: ::rpc_server::__private::MemberKind::Method,
+                kind: #PEER::__private::MemberKind::Method,
                 signature: #signature,
                 doc: #doc,
             }
@@ -593,9 +598,9 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         let lock = if mutable { quote!(write) } else { quote!(read) };
         let run = if options.blocking {
             let blocking = if mutable {
-                quote!(::rpc_server::__private::blocking_write)
+                quote!(#PEER::__private::blocking_write)
             } else {
-                quote!(::rpc_server::__private::blocking_read)
+                quote!(#PEER::__private::blocking_read)
             };
             quote! {
                 #blocking(__this, __cx, move |__object, __cx| {
@@ -635,19 +640,19 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                     let __cx = cx;
                     let __out = __object.#fn_ident(#(#arg_idents),*);
                     drop(__object);
-                    return ::core::result::Result::Ok(::rpc_server::Started::Done(#convert));
+                    return ::core::result::Result::Ok(#PEER::Started::Done(#convert));
                 }
             }
         };
         arms.push(quote! {
             #name => ::core::option::Option::Some((|| {
-                let mut __reader = ::rpc_server::ArgReader::new(args, #display, #count, cx);
+                let mut __reader = #PEER::ArgReader::new(args, #display, #count, cx);
                 #read
                 #at_once
                 let __this = ::core::clone::Clone::clone(this);
                 let __cx = ::core::clone::Clone::clone(cx);
-                ::core::result::Result::Ok(::rpc_server::Started::Pending(
-                    ::rpc_server::__private::boxed(async move {
+                ::core::result::Result::Ok(#PEER::Started::Pending(
+                    #PEER::__private::boxed(async move {
                         #run
                     }),
                 ))
@@ -662,18 +667,18 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
     Ok(quote! {
         #item
 
-        impl ::rpc_server::RemoteMethods for #self_ty {
-            const METHODS: &'static [::rpc_server::MemberInfo] = &[#(#infos),*];
+        impl #PEER::RemoteMethods for #self_ty {
+            const METHODS: &'static [#PEER::MemberInfo] = &[#(#infos),*];
 
             #[allow(unused_variables, clippy::redundant_closure_call)]
             fn call_method(
-                this: &::rpc_server::Remote<Self>,
+                this: &#PEER::Remote<Self>,
                 name: &str,
-                args: ::rpc_server::Args,
-                cx: &::rpc_server::CallContext,
+                args: #PEER::Args,
+                cx: &#PEER::CallContext,
             ) -> ::core::option::Option<::core::result::Result<
-                ::rpc_server::Started,
-                ::rpc_server::RemoteError,
+                #PEER::Started,
+                #PEER::RemoteError,
             >> {
                 match name {
                     #(#arms)*

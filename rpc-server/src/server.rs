@@ -20,6 +20,8 @@ use futures::future::{AbortHandle, Abortable, Either};
 use futures::{FutureExt, StreamExt};
 use rpc_core::protocol::ServerStats;
 use rpc_core::{Args, RemoteError, WireCodec, check_name};
+use rpc_peer::panic::install_hook;
+use rpc_peer::{CallContext, Object, Remote, RemoteMethods};
 use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,11 +35,8 @@ use tracing::{Instrument, debug, info, warn};
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::allowlist::Allowlist;
 use crate::budget::ByteBudget;
-use crate::call::CallContext;
 use crate::config::ServerConfig;
 use crate::connection_clock::ClockedStream;
-use crate::object::{Object, Remote, RemoteMethods};
-use crate::panic::install_hook;
 use crate::session::Session;
 
 /// Builds a per-session root from the client's `open` arguments.

@@ -26,12 +26,10 @@ use tokio::time::Sleep;
 use tracing::{Level, debug, enabled, error, trace, warn};
 
 use crate::budget::ByteBudget;
-use crate::call::{CallContext, Returned};
-use crate::handle_table::HandleTable;
-use crate::method::BoundMethod;
-use crate::object::{Object, Started};
-use crate::panic::{CatchPanic, PanicReport, catch_sync};
 use crate::server::{Root, ServerShared};
+use rpc_peer::method::BoundMethod;
+use rpc_peer::panic::{CatchPanic, PanicReport, catch_sync};
+use rpc_peer::{CallContext, HandleTable, Object, Returned, Started};
 
 /// Bytes tarpc's response envelope (request id, result tags) adds around a reply, at most.
 const ENVELOPE_BYTES: usize = 64;
@@ -189,11 +187,7 @@ impl Session {
             shared.config.max_handles_per_session,
             Arc::clone(&shared.counters.handles),
         ));
-        let cx = CallContext {
-            session_id: id,
-            table,
-            stack_text: shared.config.stack_text,
-        };
+        let cx = CallContext::new(id, table, shared.config.stack_text);
         let pending = ByteBudget::new(shared.config.max_pending_bytes);
         Session(Arc::new(SessionState {
             id,
@@ -213,8 +207,8 @@ impl Session {
 
     /// Releases every handle (the connection ended); returns how many there were.
     pub(crate) fn close(&self) -> usize {
-        let held = self.0.cx.table.len();
-        self.0.cx.table.clear();
+        let held = self.0.cx.table().len();
+        self.0.cx.table().clear();
         held
     }
 
@@ -279,7 +273,7 @@ impl Session {
             e.session = Some(s.id);
             if let Some((handle, member)) = &target() {
                 if e.object.is_none() {
-                    if let Ok(object) = s.cx.table.get(*handle) {
+                    if let Ok(object) = s.cx.table().get(*handle) {
                         e.object = Some(object.type_name().to_owned());
                     }
                 }
@@ -377,7 +371,7 @@ impl Session {
         let count = releases.len();
         let mut first_error = None;
         for release in releases {
-            if let Err(e) = self.0.cx.table.release(release.handle, release.count) {
+            if let Err(e) = self.0.cx.table().release(release.handle, release.count) {
                 warn!(session = self.0.id, error = %e, "release refused");
                 first_error.get_or_insert_with(|| Box::new(e));
             }
@@ -400,7 +394,7 @@ impl Session {
                 "the first request of a connection must be hello",
             ));
         }
-        let table = &s.cx.table;
+        let table = s.cx.table();
         match op {
             Op::Hello { protocol, client } => {
                 let protocol = *protocol;
@@ -515,7 +509,7 @@ impl Session {
     fn reply(&self, returned: Returned) -> Outcome {
         match returned {
             Returned::Data(value) => Ok(Reply::Value(value)),
-            Returned::Object(object) => Ok(Reply::Object(self.0.cx.table.insert(object)?)),
+            Returned::Object(object) => Ok(Reply::Object(self.0.cx.table().insert(object)?)),
         }
     }
 

@@ -18,14 +18,18 @@ use rpc_core::{ErrorKind, RemoteError};
 
 /// What the hook recorded about one panic.
 #[derive(Debug, Clone)]
-pub(crate) struct PanicReport {
+pub struct PanicReport {
+    /// The panic's message.
     pub message: String,
+    /// `file:line:column` of the panic.
     pub location: String,
+    /// The trimmed backtrace at the panic.
     pub stack: String,
 }
 
 impl PanicReport {
-    pub(crate) fn into_error(self, stack_text: bool) -> RemoteError {
+    /// The `Panicked` remote error for this panic, with stack text when `stack_text` is set.
+    pub fn into_error(self, stack_text: bool) -> RemoteError {
         let mut e = RemoteError::new(ErrorKind::Panicked, self.message);
         if stack_text {
             e.stack = format!("panicked at {}\n{}", self.location, self.stack);
@@ -42,7 +46,7 @@ thread_local! {
 static INSTALL: Once = Once::new();
 
 /// Installs the capturing hook (once per process).
-pub(crate) fn install_hook() {
+pub fn install_hook() {
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
@@ -97,7 +101,7 @@ impl Drop for Capturing {
 }
 
 /// Runs `f`, turning a panic into its report.
-pub(crate) fn catch_sync<R>(f: impl FnOnce() -> R) -> Result<R, PanicReport> {
+pub fn catch_sync<R>(f: impl FnOnce() -> R) -> Result<R, PanicReport> {
     let _capturing = Capturing::start();
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| take_report())
 }
@@ -106,14 +110,15 @@ pin_project_lite::pin_project! {
     /// A future whose every poll runs under [`catch_sync`]: it completes with `Err` if user
     /// code panicked while being polled. Holds the future in place (the futures of user code
     /// arrive boxed already).
-    pub(crate) struct CatchPanic<F> {
+    pub struct CatchPanic<F> {
         #[pin]
         inner: F,
     }
 }
 
 impl<F: Future> CatchPanic<F> {
-    pub(crate) fn new(inner: F) -> Self {
+    /// Wraps `inner`.
+    pub fn new(inner: F) -> Self {
         CatchPanic { inner }
     }
 }
@@ -132,7 +137,7 @@ impl<F: Future> Future for CatchPanic<F> {
 }
 
 /// The server's stack here, trimmed of capture and runtime frames.
-pub(crate) fn stack_here() -> String {
+pub fn stack_here() -> String {
     trim_backtrace(&Backtrace::force_capture().to_string())
 }
 

@@ -33,6 +33,23 @@ impl fmt::Debug for CallContext {
 }
 
 impl CallContext {
+    /// The context of calls in session `session_id`, resolving handles in `table`; errors carry
+    /// stack text when `stack_text` is set.
+    #[doc(hidden)]
+    pub fn new(session_id: u64, table: Arc<HandleTable>, stack_text: bool) -> Self {
+        CallContext {
+            session_id,
+            table,
+            stack_text,
+        }
+    }
+
+    /// The session's handle table.
+    #[doc(hidden)]
+    pub fn table(&self) -> &Arc<HandleTable> {
+        &self.table
+    }
+
     /// The id of the session the call runs in.
     pub fn session_id(&self) -> u64 {
         self.session_id

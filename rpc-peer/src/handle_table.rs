@@ -8,6 +8,7 @@
 //! `by_object` then `entries`; no guard is held while user code runs (an object's `Drop` runs
 //! after both guards are released).
 
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ struct Entry {
 }
 
 /// One session's handle table. See the module docs.
-pub(crate) struct HandleTable {
+pub struct HandleTable {
     entries: DashMap<HandleId, Entry, IdHash>,
     by_object: DashMap<usize, HandleId, IdHash>,
     next_id: AtomicU64,
@@ -95,8 +96,19 @@ fn no_such_handle(id: HandleId) -> RemoteError {
     )
 }
 
+impl fmt::Debug for HandleTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandleTable")
+            .field("len", &self.len())
+            .field("max_handles", &self.max_handles)
+            .finish_non_exhaustive()
+    }
+}
+
 impl HandleTable {
-    pub(crate) fn new(max_handles: usize, global_handles: Arc<AtomicU64>) -> Self {
+    /// An empty table holding at most `max_handles` objects; `global_handles` counts the
+    /// handles of every table that shares it (the server's `stats`).
+    pub fn new(max_handles: usize, global_handles: Arc<AtomicU64>) -> Self {
         HandleTable {
             entries: DashMap::with_hasher_and_shard_amount(IdHash, TABLE_SHARDS),
             by_object: DashMap::with_hasher_and_shard_amount(IdHash, TABLE_SHARDS),
@@ -108,7 +120,7 @@ impl HandleTable {
     }
 
     /// The object behind `id`.
-    pub(crate) fn get(&self, id: HandleId) -> Result<Arc<dyn Object>, RemoteError> {
+    pub fn get(&self, id: HandleId) -> Result<Arc<dyn Object>, RemoteError> {
         self.entries
             .get(&id)
             .map(|e| Arc::clone(&e.object))
@@ -116,13 +128,18 @@ impl HandleTable {
     }
 
     /// Number of distinct objects held.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether the table holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Registers one more reference to `object` and describes it; an object already in the
     /// table keeps its id and gains a count.
-    pub(crate) fn insert(&self, object: Arc<dyn Object>) -> Result<HandleDescriptor, RemoteError> {
+    pub fn insert(&self, object: Arc<dyn Object>) -> Result<HandleDescriptor, RemoteError> {
         let describe = |id: HandleId, object: &Arc<dyn Object>| HandleDescriptor {
             id,
             type_name: object.type_name().to_owned(),
@@ -166,7 +183,7 @@ impl HandleTable {
 
     /// Drops `count` references to `id`; at zero the entry goes and, if nothing else holds
     /// it, the object is dropped.
-    pub(crate) fn release(&self, id: HandleId, count: u32) -> Result<(), RemoteError> {
+    pub fn release(&self, id: HandleId, count: u32) -> Result<(), RemoteError> {
         if count == 0 {
             return Err(RemoteError::new(
                 ErrorKind::OverRelease,
@@ -210,7 +227,7 @@ impl HandleTable {
     }
 
     /// Releases everything (the connection closed).
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         let ids: Vec<HandleId> = self.entries.iter().map(|e| *e.key()).collect();
         let mut objects = Vec::with_capacity(ids.len());
         for id in ids {

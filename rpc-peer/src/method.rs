@@ -12,13 +12,20 @@ use crate::call::{CallContext, Returned};
 use crate::object::{Object, Started, no_such_member};
 
 /// A method of an object, bound to it.
-pub(crate) struct BoundMethod {
+pub struct BoundMethod {
     target: Arc<dyn Object>,
     name: String,
 }
 
+impl std::fmt::Debug for BoundMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BoundMethod({}.{})", self.target.type_name(), self.name)
+    }
+}
+
 impl BoundMethod {
-    pub(crate) fn new(target: Arc<dyn Object>, name: &str) -> Self {
+    /// The method `name` of `target`; RUN on it with no name calls the method.
+    pub fn new(target: Arc<dyn Object>, name: &str) -> Self {
         BoundMethod {
             target,
             name: name.to_owned(),

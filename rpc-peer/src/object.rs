@@ -160,7 +160,8 @@ impl<T: RemoteMethods> Remote<T> {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
-    pub(crate) fn into_object(self) -> Arc<dyn Object> {
+    #[doc(hidden)]
+    pub fn into_object(self) -> Arc<dyn Object> {
         self.0
     }
 
