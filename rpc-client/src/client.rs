@@ -2,18 +2,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rpc_core::limits::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_VALUE_DEPTH, MAX_DEADLINE};
 use rpc_core::protocol::{ServerInfo, ServerStats};
 use rpc_core::{Args, Op, Reply, WireLimits};
 use serde::Serialize;
-use tokio::net::ToSocketAddrs;
+use tokio::net::{TcpStream, ToSocketAddrs};
 
-use crate::args::positional;
-use crate::connection::{Answer, Connection, Settings};
-use crate::error::{CallError, ConnectError};
-use crate::proxy::{Proxy, sending_on};
+use rpc_peer::connection::{Answer, Connection, Settings};
+use rpc_peer::{CallError, ConnectError, Proxy, positional, sending_on};
 
 /// Default time for opening the TCP connection plus the `hello` round trip (10 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -217,7 +215,14 @@ impl ClientBuilder {
             },
             client_name: self.client_name,
         };
-        let conn = Connection::open(addr, &settings).await?;
+        let started = Instant::now();
+        let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
+        // Calls are small request/response exchanges: do not wait to coalesce them.
+        stream.set_nodelay(true)?;
+        let peer = stream.peer_addr()?;
+        let conn = Connection::start(stream, peer, started, &settings).await?;
         Ok(Client {
             conn,
             timeout: None,

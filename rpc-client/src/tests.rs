@@ -205,7 +205,7 @@ async fn connect_says_hello_and_ops_map_to_replies() {
         .expect("get")
         .into_proxy()
         .expect("a proxy");
-    assert_eq!(method.to_string_lossy(), "<remote Child #2>");
+    assert_eq!(to_string_lossy(&method), "<remote Child #2>");
     assert_eq!(
         method.invoke(()).await.expect("invoke").to_string(),
         "'invoked'"
@@ -227,10 +227,8 @@ async fn connect_says_hello_and_ops_map_to_replies() {
     );
 }
 
-impl Proxy {
-    fn to_string_lossy(&self) -> String {
-        Returned::Object(self.clone()).to_string()
-    }
+fn to_string_lossy(proxy: &Proxy) -> String {
+    Returned::Object(proxy.clone()).to_string()
 }
 
 #[tokio::test]
@@ -310,17 +308,16 @@ async fn releases_left_at_close_are_flushed() {
     let counter = client.open("Counter", ()).await.expect("opens");
     drop(client);
     // The proxy kept the connection open; dropping it releases and closes.
-    counter.ping_through().await;
+    ping_through(&counter).await;
     drop(counter);
     wait_for(|| mock.releases() == [release(1, 1)]).await;
 }
 
-impl Proxy {
-    async fn ping_through(&self) {
-        self.get_as::<i64>("value")
-            .await
-            .expect("the proxy keeps the connection");
-    }
+async fn ping_through(proxy: &Proxy) {
+    proxy
+        .get_as::<i64>("value")
+        .await
+        .expect("the proxy keeps the connection");
 }
 
 #[tokio::test]

@@ -304,7 +304,7 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
             });
         }
         alls.push(quote! {
-            if let #PEER::Returned::Data(v) = #PEER::ToReply::to_returned(&self.#field_ident)? {
+            if let #PEER::Produced::Data(v) = #PEER::ToReply::to_returned(&self.#field_ident)? {
                 pairs.push((#PEER::Value::Str(::std::string::String::from(#name)), v));
             }
         });
@@ -321,7 +321,7 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
             fn get_field(
                 &self,
                 name: &str,
-            ) -> ::core::option::Option<::core::result::Result<#PEER::Returned, #PEER::RemoteError>> {
+            ) -> ::core::option::Option<::core::result::Result<#PEER::Produced, #PEER::RemoteError>> {
                 match name {
                     #(#gets)*
                     _ => ::core::option::Option::None,
@@ -424,7 +424,7 @@ fn signature_text(name: &str, params: &[Param], output: &ReturnType) -> String {
     format!("{name}({}){ret}", params.join(", "))
 }
 
-/// Converts the method's output `__out` into `Result<Returned, RemoteError>`.
+/// Converts the method's output `__out` into `Result<Produced, RemoteError>`.
 fn convert_output(output: &ReturnType, location: &TokenStream2) -> TokenStream2 {
     let returns_result = match output {
         ReturnType::Type(_, ty) => result_ok_type(ty).is_some(),

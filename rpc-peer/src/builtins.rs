@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use rpc_core::protocol::MemberKind;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 
-use crate::call::{ArgReader, CallContext, Returned};
+use crate::call::{ArgReader, CallContext, Produced};
 use crate::object::{MemberInfo, Remote, RemoteFields, RemoteMethods, Started};
 
 /// A key of a [`Dict`]: any value but a float (NaN breaks equality) or a handle.
@@ -120,7 +120,7 @@ fn start<T, F>(
 ) -> Option<Result<Started, RemoteError>>
 where
     T: RemoteMethods,
-    F: FnOnce(&mut T, &'static str, Args, &CallContext) -> Result<Returned, RemoteError>
+    F: FnOnce(&mut T, &'static str, Args, &CallContext) -> Result<Produced, RemoteError>
         + Send
         + 'static,
 {
@@ -142,8 +142,8 @@ where
     }))))
 }
 
-fn data(value: Value) -> Result<Returned, RemoteError> {
-    Ok(Returned::Data(value))
+fn data(value: Value) -> Result<Produced, RemoteError> {
+    Ok(Produced::Data(value))
 }
 
 /// A remote dictionary: ordered, keys of any non-float value, as in the seed's demo.
@@ -223,7 +223,7 @@ impl Dict {
         name: &'static str,
         args: Args,
         cx: &CallContext,
-    ) -> Result<Returned, RemoteError> {
+    ) -> Result<Produced, RemoteError> {
         const HERE: &str = concat!(file!(), " (Dict)");
         let params = match name {
             "set_item" | "get" | "pop" | "setdefault" => 2,
@@ -316,7 +316,7 @@ impl Dict {
             }
             "copy" => {
                 a.finish()?;
-                Ok(Returned::Object(Remote::new(self.clone()).into_object()))
+                Ok(Produced::Object(Remote::new(self.clone()).into_object()))
             }
             other => Err(crate::object::no_such_member("Dict", other, "method")),
         }
@@ -471,7 +471,7 @@ impl List {
         name: &'static str,
         args: Args,
         cx: &CallContext,
-    ) -> Result<Returned, RemoteError> {
+    ) -> Result<Produced, RemoteError> {
         const HERE: &str = concat!(file!(), " (List)");
         let params = match name {
             "set_item" | "insert" => 2,

@@ -1,5 +1,5 @@
 //! What a call sees and returns: [`CallContext`], argument decoding ([`ArgReader`],
-//! [`FromArg`]), result encoding ([`ToReply`], [`Returned`]) and error raising.
+//! [`FromArg`]), result encoding ([`ToReply`], [`Produced`]) and error raising.
 //!
 //! `#[remote]` generates calls to these; user code rarely names them.
 
@@ -61,18 +61,18 @@ impl CallContext {
 }
 
 /// What an op produced: data by value, or an object that becomes a new handle.
-pub enum Returned {
+pub enum Produced {
     /// Data, sent by value.
     Data(Value),
     /// An object, registered in the session's table and sent as a handle.
     Object(Arc<dyn Object>),
 }
 
-impl fmt::Debug for Returned {
+impl fmt::Debug for Produced {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Returned::Data(v) => f.debug_tuple("Data").field(v).finish(),
-            Returned::Object(o) => f.debug_tuple("Object").field(&o.type_name()).finish(),
+            Produced::Data(v) => f.debug_tuple("Data").field(v).finish(),
+            Produced::Object(o) => f.debug_tuple("Object").field(&o.type_name()).finish(),
         }
     }
 }
@@ -88,14 +88,14 @@ pub trait ToReply {
     ///
     /// # Errors
     /// The data cannot be represented as a [`Value`] (an integer above `i64::MAX`, ...).
-    fn to_returned(&self) -> Result<Returned, RemoteError>;
+    fn to_returned(&self) -> Result<Produced, RemoteError>;
 }
 
 impl<T: Serialize + ?Sized> ToReply for T {
     const KIND: MemberKind = MemberKind::Field;
 
-    fn to_returned(&self) -> Result<Returned, RemoteError> {
-        to_value(self).map(Returned::Data).map_err(|e| {
+    fn to_returned(&self) -> Result<Produced, RemoteError> {
+        to_value(self).map(Produced::Data).map_err(|e| {
             RemoteError::new(
                 ErrorKind::WrongType,
                 format!("result cannot be sent as a value: {e}"),
@@ -107,8 +107,8 @@ impl<T: Serialize + ?Sized> ToReply for T {
 impl<T: RemoteMethods> ToReply for Remote<T> {
     const KIND: MemberKind = MemberKind::Object;
 
-    fn to_returned(&self) -> Result<Returned, RemoteError> {
-        Ok(Returned::Object(self.clone().into_object()))
+    fn to_returned(&self) -> Result<Produced, RemoteError> {
+        Ok(Produced::Object(self.clone().into_object()))
     }
 }
 

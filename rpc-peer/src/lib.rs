@@ -6,10 +6,12 @@
 //! type-erased [`Object`] is what a session's [`HandleTable`] stores with its reference count;
 //! [`CallContext`], [`ArgReader`], [`FromArg`] and [`ToReply`] convert arguments and results;
 //! panics in user code are caught with their stack ([`panic`]). The built-in [`Dict`] and
-//! [`List`] make the seed's own demo work.
+//! [`List`] make the seed's own demo work. A [`Proxy`] is the other side: a handle to an object
+//! the peer hosts, with the ops on it, releases counted and batched ([`Returned`],
+//! [`CallError`]); the connection under it runs over any byte stream.
 //!
-//! `rpc-server` hosts these objects for its clients and re-exports what a server's user names;
-//! a user rarely depends on this crate directly.
+//! `rpc-server` hosts objects for its clients and `rpc-client` connects to servers; each
+//! re-exports what its user names, so a user rarely depends on this crate directly.
 //!
 //! # Layout
 //!
@@ -19,22 +21,40 @@
 //! - `method.rs`: bound methods (GET of a method name).
 //! - `builtins.rs`: the built-in [`Dict`] and [`List`].
 //! - [`panic`]: panic capture.
+//! - `proxy.rs`: [`Proxy`], the ops on an object the peer hosts; `returned.rs`: [`Returned`];
+//!   `args.rs`: the positional-arguments convention.
+//! - `connection.rs`: one session over a byte stream: `hello`, deadlines, sending requests,
+//!   mapping transport errors.
+//! - `release.rs`: the handle registry, release counting and batching, the background release
+//!   task.
+//! - `error.rs`: [`CallError`], [`RemoteFailure`], [`ConnectError`].
 
 #![deny(missing_docs)]
 
+mod args;
 mod builtins;
 mod call;
+#[doc(hidden)]
+pub mod connection;
+mod error;
 mod handle_table;
 #[doc(hidden)]
 pub mod method;
 mod object;
 #[doc(hidden)]
 pub mod panic;
+mod proxy;
+mod release;
+mod returned;
 
+pub use args::positional;
 pub use builtins::{Dict, KeyError, List};
-pub use call::{ArgError, ArgReader, CallContext, FromArg, Returned, ToReply, raised};
+pub use call::{ArgError, ArgReader, CallContext, FromArg, Produced, ToReply, raised};
+pub use error::{CallError, ConnectError, RemoteFailure};
 pub use handle_table::HandleTable;
 pub use object::{MemberInfo, Object, Remote, RemoteFields, RemoteMethods, Started};
+pub use proxy::{Proxy, sending_on};
+pub use returned::Returned;
 pub use rpc_core::{Args, ErrorKind, RemoteError, Value};
 pub use rpc_macros::remote;
 
@@ -47,7 +67,7 @@ pub mod __private {
 
     pub use crate::object::{ObjectCell, no_such_member};
 
-    use crate::call::{ArgError, CallContext, Returned};
+    use crate::call::{ArgError, CallContext, Produced};
 
     /// SET on a `#[remote(readonly)]` field.
     pub fn read_only(type_name: &str, field: &str) -> RemoteError {
@@ -82,10 +102,10 @@ pub mod __private {
         this: crate::Remote<T>,
         cx: CallContext,
         f: F,
-    ) -> Result<Returned, RemoteError>
+    ) -> Result<Produced, RemoteError>
     where
         T: crate::RemoteMethods,
-        F: FnOnce(&T, &CallContext) -> Result<Returned, RemoteError> + Send + 'static,
+        F: FnOnce(&T, &CallContext) -> Result<Produced, RemoteError> + Send + 'static,
     {
         let cell = std::sync::Arc::clone(this.__cell());
         on_blocking_pool(cx, move |cx| f(&cell.__lock().blocking_read(), cx)).await
@@ -96,18 +116,18 @@ pub mod __private {
         this: crate::Remote<T>,
         cx: CallContext,
         f: F,
-    ) -> Result<Returned, RemoteError>
+    ) -> Result<Produced, RemoteError>
     where
         T: crate::RemoteMethods,
-        F: FnOnce(&mut T, &CallContext) -> Result<Returned, RemoteError> + Send + 'static,
+        F: FnOnce(&mut T, &CallContext) -> Result<Produced, RemoteError> + Send + 'static,
     {
         let cell = std::sync::Arc::clone(this.__cell());
         on_blocking_pool(cx, move |cx| f(&mut cell.__lock().blocking_write(), cx)).await
     }
 
-    async fn on_blocking_pool<F>(cx: CallContext, f: F) -> Result<Returned, RemoteError>
+    async fn on_blocking_pool<F>(cx: CallContext, f: F) -> Result<Produced, RemoteError>
     where
-        F: FnOnce(&CallContext) -> Result<Returned, RemoteError> + Send + 'static,
+        F: FnOnce(&CallContext) -> Result<Produced, RemoteError> + Send + 'static,
     {
         let stack_text = cx.stack_text;
         let joined = tokio::task::spawn_blocking(move || crate::panic::catch_sync(|| f(&cx))).await;

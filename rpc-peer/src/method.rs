@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use rpc_core::protocol::Member;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 
-use crate::call::{CallContext, Returned};
+use crate::call::{CallContext, Produced};
 use crate::object::{Object, Started, no_such_member};
 
 /// A method of an object, bound to it.
@@ -50,7 +50,7 @@ impl Object for BoundMethod {
         false
     }
 
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Returned, RemoteError>> {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
         Box::pin(async move { Err(no_such_member("method", name, "member")) })
     }
 

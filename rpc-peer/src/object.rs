@@ -26,7 +26,7 @@ use rpc_core::protocol::{Member, MemberKind};
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::call::{CallContext, Returned};
+use crate::call::{CallContext, Produced};
 
 /// Static description of one member, as `#[remote]` generates it.
 #[derive(Clone, Copy, Debug)]
@@ -62,7 +62,7 @@ pub trait RemoteFields: Send + Sync + Sized + 'static {
     const FIELDS: &'static [MemberInfo] = &[];
 
     /// GET of a field; `None` when `name` is not a field (the default: no fields).
-    fn get_field(&self, name: &str) -> Option<Result<Returned, RemoteError>> {
+    fn get_field(&self, name: &str) -> Option<Result<Produced, RemoteError>> {
         let _ = name;
         None
     }
@@ -201,10 +201,10 @@ pub trait Object: Send + Sync + 'static {
     /// Whether `name` is a method (GET then yields a callable).
     fn has_method(&self, name: &str) -> bool;
     /// GET of a field.
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Returned, RemoteError>>;
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>>;
     /// GET of a field without waiting: `None` when the object's lock is not free at once (then
     /// [`get`](Self::get) waits for it). The default always defers to `get`.
-    fn try_get(&self, name: &str) -> Option<Result<Returned, RemoteError>> {
+    fn try_get(&self, name: &str) -> Option<Result<Produced, RemoteError>> {
         let _ = name;
         None
     }
@@ -234,9 +234,9 @@ pub trait Object: Send + Sync + 'static {
 /// object's lock was free), or the work to await.
 pub enum Started {
     /// The method ran to completion while being started.
-    Done(Result<Returned, RemoteError>),
+    Done(Result<Produced, RemoteError>),
     /// The method waits for its object's lock, or is `async`, or runs on the blocking pool.
-    Pending(BoxFuture<'static, Result<Returned, RemoteError>>),
+    Pending(BoxFuture<'static, Result<Produced, RemoteError>>),
 }
 
 impl fmt::Debug for Started {
@@ -281,7 +281,7 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
         find(T::METHODS, name)
     }
 
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Returned, RemoteError>> {
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
         Box::pin(async move {
             let this = self.lock.read().await;
             this.get_field(name)
@@ -289,7 +289,7 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
         })
     }
 
-    fn try_get(&self, name: &str) -> Option<Result<Returned, RemoteError>> {
+    fn try_get(&self, name: &str) -> Option<Result<Produced, RemoteError>> {
         let this = self.lock.try_read().ok()?;
         Some(
             this.get_field(name)

@@ -29,7 +29,7 @@ use crate::budget::ByteBudget;
 use crate::server::{Root, ServerShared};
 use rpc_peer::method::BoundMethod;
 use rpc_peer::panic::{CatchPanic, PanicReport, catch_sync};
-use rpc_peer::{CallContext, HandleTable, Object, Returned, Started};
+use rpc_peer::{CallContext, HandleTable, Object, Produced, Started};
 
 /// Bytes tarpc's response envelope (request id, result tags) adds around a reply, at most.
 const ENVELOPE_BYTES: usize = 64;
@@ -506,10 +506,10 @@ impl Session {
         }
     }
 
-    fn reply(&self, returned: Returned) -> Outcome {
+    fn reply(&self, returned: Produced) -> Outcome {
         match returned {
-            Returned::Data(value) => Ok(Reply::Value(value)),
-            Returned::Object(object) => Ok(Reply::Object(self.0.cx.table().insert(object)?)),
+            Produced::Data(value) => Ok(Reply::Value(value)),
+            Produced::Object(object) => Ok(Reply::Object(self.0.cx.table().insert(object)?)),
         }
     }
 

@@ -31,7 +31,7 @@ use crate::returned::Returned;
 /// The object stays alive on the server while any clone of any proxy for it exists on the
 /// client. Dropping the last one queues a release, which rides on the next request or is sent
 /// by a background task; it never blocks. A proxy keeps its connection open, even after every
-/// [`Client`](crate::Client) clone is dropped.
+/// `rpc_client::Client` clone is dropped.
 ///
 /// # As an argument
 ///
@@ -54,7 +54,7 @@ thread_local! {
 
 /// Runs `f` (a conversion to [`Value`]) with `conn` as the connection proxies are being sent
 /// on, so a proxy of another connection refuses to serialize.
-pub(crate) fn sending_on<R>(conn: &Arc<Connection>, f: impl FnOnce() -> R) -> R {
+pub fn sending_on<R>(conn: &Arc<Connection>, f: impl FnOnce() -> R) -> R {
     struct Restore(usize);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -71,11 +71,8 @@ fn connection_key(conn: &Arc<Connection>) -> usize {
 
 impl Proxy {
     /// A proxy for a registered handle, calling with `timeout` (or the connection's default).
-    pub(crate) fn new(
-        handle: Arc<HandleRef>,
-        conn: Arc<Connection>,
-        timeout: Option<Duration>,
-    ) -> Proxy {
+    #[doc(hidden)]
+    pub fn new(handle: Arc<HandleRef>, conn: Arc<Connection>, timeout: Option<Duration>) -> Proxy {
         Proxy {
             handle,
             conn,

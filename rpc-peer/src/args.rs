@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::CallError;
 
 /// Converts `args` into positional [`Args`] by the convention in the module docs.
-pub(crate) fn positional<A: Serialize + ?Sized>(args: &A) -> Result<Args, CallError> {
+pub fn positional<A: Serialize + ?Sized>(args: &A) -> Result<Args, CallError> {
     Ok(match to_value(args)? {
         Value::None => Args::new(),
         Value::Tuple(items) | Value::List(items) => Args::positional(items),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rpc_core::{ErrorKind, RemoteError, ValueError};
 
-/// Why [`Client::connect`](crate::Client::connect) failed.
+/// Why `rpc_client::Client::connect` failed.
 pub enum ConnectError {
     /// The TCP connection could not be opened (refused, unreachable, name not resolved) or
     /// broke during the handshake. Check the address and that the server is running.
@@ -29,7 +29,7 @@ pub enum ConnectError {
     /// server were built from different protocol versions. Upgrade one side.
     Refused(RemoteError),
     /// Opening the TCP connection and the `hello` round trip together took longer than the
-    /// connect timeout ([`ClientBuilder::connect_timeout`](crate::ClientBuilder::connect_timeout),
+    /// connect timeout (`rpc_client::ClientBuilder::connect_timeout`,
     /// default 10 s). The server may be overloaded or the network may drop packets.
     Timeout,
     /// The server answered `hello` with something other than its server info: it is not a
@@ -121,7 +121,7 @@ impl fmt::Debug for RemoteFailure {
     }
 }
 
-/// Why a call through a [`Client`](crate::Client) or [`Proxy`](crate::Proxy) failed.
+/// Why a call through a `rpc_client::Client` or [`Proxy`](crate::Proxy) failed.
 ///
 /// React on the variant, and for [`Remote`](Self::Remote) on [`kind`](Self::kind); the
 /// message text is for people. `Debug` prints the same text as `Display`.

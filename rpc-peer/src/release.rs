@@ -186,7 +186,7 @@ impl ReleaseQueue {
 /// client received it. Shared by every [`Proxy`](crate::Proxy) for that handle; dropping the
 /// last one queues the release.
 #[derive(Debug)]
-pub(crate) struct HandleRef {
+pub struct HandleRef {
     desc: HandleDescriptor,
     /// How many times the server sent this handle since this `HandleRef` was created.
     received: AtomicU32,

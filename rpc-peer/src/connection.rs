@@ -39,7 +39,7 @@ use rpc_core::{
 };
 use tarpc::client::{NewClient, RpcError};
 use tarpc::context;
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::error::{CallError, ConnectError, RemoteFailure};
@@ -59,24 +59,24 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// less per call (see `docs/DECISIONS.md`).
 const OWN_TIMER_BELOW: Duration = Duration::from_secs(5);
 
-/// What [`Connection::open`] needs to know (the fields of
-/// [`ClientBuilder`](crate::ClientBuilder)).
+/// What [`Connection::start`] needs to know (the fields of
+/// `rpc_client::ClientBuilder`).
 #[derive(Clone, Debug)]
-pub(crate) struct Settings {
+pub struct Settings {
     /// Default per-call timeout.
-    pub(crate) timeout: Duration,
+    pub timeout: Duration,
     /// Time for TCP connect plus `hello`.
-    pub(crate) connect_timeout: Duration,
+    pub connect_timeout: Duration,
     /// Frame and depth limits for both directions.
-    pub(crate) limits: WireLimits,
+    pub limits: WireLimits,
     /// Sent in `hello`.
-    pub(crate) client_name: String,
+    pub client_name: String,
 }
 
-/// One session with a server, shared by every [`Client`](crate::Client) clone and
+/// One session with a server, shared by every `rpc_client::Client` clone and
 /// [`Proxy`](crate::Proxy) of it. Dropping the last one closes the release queue; the
 /// background task flushes and ends, and tarpc closes the socket once nothing uses it.
-pub(crate) struct Connection {
+pub struct Connection {
     stub: Stub,
     releases: Arc<ReleaseQueue>,
     info: ServerInfo,
@@ -90,7 +90,7 @@ pub(crate) struct Connection {
 
 /// A successful answer, with a returned handle already accounted for in the registry.
 #[derive(Debug)]
-pub(crate) enum Answer {
+pub enum Answer {
     /// Any reply but `Object`.
     Reply(Reply),
     /// A handle, registered.
@@ -98,18 +98,21 @@ pub(crate) enum Answer {
 }
 
 impl Connection {
-    /// Connects to `addr`, says `hello`, and starts the release task.
-    pub(crate) async fn open(
-        addr: impl ToSocketAddrs,
+    /// Opens a session over `stream`, a connection to the server at `peer` made at
+    /// `started`: says `hello` (within what is left of the connect timeout) and starts the
+    /// release task.
+    ///
+    /// # Errors
+    /// See [`ConnectError`].
+    pub async fn start<S>(
+        stream: S,
+        peer: SocketAddr,
+        started: Instant,
         settings: &Settings,
-    ) -> Result<Arc<Connection>, ConnectError> {
-        let started = Instant::now();
-        let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ConnectError::Timeout)??;
-        // Calls are small request/response exchanges: do not wait to coalesce them.
-        stream.set_nodelay(true)?;
-        let peer = stream.peer_addr()?;
+    ) -> Result<Arc<Connection>, ConnectError>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let framed = LengthDelimitedCodec::builder()
             .max_frame_length(settings.limits.max_frame_bytes)
             .new_framed(stream);
@@ -200,18 +203,18 @@ impl Connection {
     }
 
     /// What the server said in answer to `hello`.
-    pub(crate) fn info(&self) -> &ServerInfo {
+    pub fn info(&self) -> &ServerInfo {
         &self.info
     }
 
     /// The server's address.
-    pub(crate) fn peer(&self) -> SocketAddr {
+    pub fn peer(&self) -> SocketAddr {
         self.peer
     }
 
     /// Sends `op` with the pending releases and waits for the answer, at most `timeout` (or
     /// the connection's default).
-    pub(crate) async fn request(
+    pub async fn request(
         self: &Arc<Self>,
         op: Op,
         timeout: Option<Duration>,
@@ -296,7 +299,7 @@ impl Connection {
 
     /// The error for a reply variant that does not fit `op_name`. A handle in it is released
     /// when `answer` is dropped.
-    pub(crate) fn unexpected(op_name: &str, answer: &Answer) -> CallError {
+    pub fn unexpected(op_name: &str, answer: &Answer) -> CallError {
         let kind = match answer {
             Answer::Reply(reply) => reply_kind(reply),
             Answer::Object(_) => "an object",
