@@ -129,6 +129,7 @@ pub fn to_json(value: &Value) -> Json {
         }
         Value::Map(pairs) => map_to_json(pairs),
         Value::Handle(id) => handle_json(id.0, None),
+        Value::Hosted(desc) => handle_json(desc.id.0, Some(&desc.type_name)),
     }
 }
 

@@ -15,7 +15,7 @@ mod wire;
 use std::cell::Cell;
 use std::fmt;
 
-use crate::handle::HandleId;
+use crate::handle::{HandleDescriptor, HandleId};
 use crate::limits::DEFAULT_MAX_VALUE_DEPTH;
 
 pub use de::from_value;
@@ -29,6 +29,11 @@ pub use wire::tolerate_too_deep;
 /// `deserialize_newtype_struct(HANDLE_MARKER, ..)` call. Client proxies use it so they can be
 /// passed as arguments.
 pub const HANDLE_MARKER: &str = "$rpc::Handle";
+
+/// The name of the newtype struct by which an object the sender exports serializes itself:
+/// [`to_value`] turns `serialize_newtype_struct(HOSTED_MARKER, &(id, type_name, doc))` into
+/// [`Value::Hosted`]. `Remote<T>` uses it when it is sent as an argument.
+pub const HOSTED_MARKER: &str = "$rpc::Hosted";
 
 /// The serde name of [`Value`] itself: a value serializes as a newtype struct of this name
 /// around its flat token sequence (see `wire.rs`). [`to_value`] and [`from_value`] recognise it
@@ -64,8 +69,14 @@ pub enum Value {
     /// An ordered map of key/value pairs (maps, structs, enum variants with data). Keys may be
     /// any value; structs use `Str` keys named after their fields.
     Map(Vec<(Value, Value)>),
-    /// A reference to an object that lives on the server, valid within one session.
+    /// A reference to an object the *receiver* of the message hosts (a proxy passed back to
+    /// its owner), valid within one session.
     Handle(HandleId),
+    /// A reference to an object the *sender* of the message hosts and exports with this
+    /// message (a client's callback passed to a server method, a server object passed to a
+    /// client's callback): the receiver holds one more count of it and releases it when its
+    /// last proxy is dropped. Boxed: a descriptor is three words larger than any other value.
+    Hosted(Box<HandleDescriptor>),
 }
 
 thread_local! {
@@ -111,6 +122,7 @@ impl Value {
             Value::Tuple(_) => "tuple",
             Value::Map(_) => "map",
             Value::Handle(_) => "handle",
+            Value::Hosted(_) => "remote object",
         }
     }
 
@@ -304,6 +316,7 @@ impl fmt::Display for Value {
                 f.write_str("}")
             }
             Value::Handle(id) => write!(f, "<remote object {id}>"),
+            Value::Hosted(desc) => write!(f, "<remote {} {}>", desc.type_name, desc.id),
         }
     }
 }

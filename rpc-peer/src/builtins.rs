@@ -43,6 +43,7 @@ impl Hash for Key {
                     }
                 }
                 Value::Handle(h) => h.hash(state),
+                Value::Hosted(d) => d.id.hash(state),
             }
         }
         walk(&self.0, state);
@@ -57,7 +58,7 @@ fn check_storable(value: &Value, as_key: bool) -> Result<(), RemoteError> {
             ErrorKind::WrongType,
             "float keys are not supported (NaN breaks equality); use an int or str key",
         )),
-        Value::Handle(_) => Err(RemoteError::new(
+        Value::Handle(_) | Value::Hosted(_) => Err(RemoteError::new(
             ErrorKind::WrongType,
             "remote objects cannot be stored inside a Dict or List; store data",
         )),

@@ -18,6 +18,8 @@
 //! - `object.rs`: [`RemoteFields`], [`RemoteMethods`], [`Remote`], the type-erased [`Object`].
 //! - `call.rs`: [`CallContext`], argument and result conversion, [`raised`].
 //! - `handle_table.rs`: [`HandleTable`], one session's refcounted table of objects.
+//! - `host.rs`: [`Host`], the ops on a session's hosted objects (GET, SET, DEL, RUN, DIR, ALL),
+//!   the releases of them, error decoration.
 //! - `method.rs`: bound methods (GET of a method name).
 //! - `builtins.rs`: the built-in [`Dict`] and [`List`].
 //! - [`panic`]: panic capture.
@@ -38,6 +40,7 @@ mod call;
 pub mod connection;
 mod error;
 mod handle_table;
+mod host;
 #[doc(hidden)]
 pub mod method;
 mod object;
@@ -52,6 +55,7 @@ pub use builtins::{Dict, KeyError, List};
 pub use call::{ArgError, ArgReader, CallContext, FromArg, Produced, ToReply, raised};
 pub use error::{CallError, ConnectError, RemoteFailure};
 pub use handle_table::HandleTable;
+pub use host::{Host, HostConfig};
 pub use object::{MemberInfo, Object, Remote, RemoteFields, RemoteMethods, Started};
 pub use proxy::{Proxy, sending_on};
 pub use returned::Returned;

@@ -60,7 +60,7 @@ pub(crate) struct Counters {
     pub(crate) refused_full: AtomicU64,
     pub(crate) refused_per_ip: AtomicU64,
     pub(crate) stalled: AtomicU64,
-    pub(crate) panics: AtomicU64,
+    pub(crate) panics: Arc<AtomicU64>,
 }
 
 /// State shared by the accept loop and every session.

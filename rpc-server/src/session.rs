@@ -1,8 +1,9 @@
 //! [`Session`]: one connection's state and the dispatch of every op.
 //!
-//! A request arrives here from the connection task (`server.rs`), applies its releases, checks
-//! the member name with the one access check (`rpc_core::check_name`), looks the handle up in
-//! the session's [`HandleTable`], and runs the op on the object under panic capture.
+//! A request arrives here from the connection task (`server.rs`), applies its releases, takes
+//! a call slot and the memory charge of large arguments, answers `hello`, `open` and `stats`
+//! itself, and hands the ops on objects to the session's [`Host`] (the `rpc-peer` crate's,
+//! shared with the client), which runs them under panic capture.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,24 +16,19 @@ use std::time::{Duration, Instant};
 use rpc_core::limits::{PENDING_BYTES_FROM, work_budget};
 use rpc_core::protocol::{ObjectServiceRequest, ServerInfo};
 use rpc_core::{
-    ErrorKind, HandleId, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response,
-    Value, WireCodec, check_name,
+    ErrorKind, Op, PROTOCOL_VERSION, RemoteError, Reply, Request, Response, Value, check_name,
 };
 use serde::Serialize;
 use tarpc::ServerError;
 use tarpc::context;
 use tarpc::server::Serve;
 use tokio::time::Sleep;
-use tracing::{Level, debug, enabled, error, trace, warn};
+use tracing::{Level, debug, enabled, trace};
 
 use crate::budget::ByteBudget;
 use crate::server::{Root, ServerShared};
-use rpc_peer::method::BoundMethod;
-use rpc_peer::panic::{CatchPanic, PanicReport, catch_sync};
-use rpc_peer::{CallContext, HandleTable, Object, Produced, Started};
-
-/// Bytes tarpc's response envelope (request id, result tags) adds around a reply, at most.
-const ENVELOPE_BYTES: usize = 64;
+use rpc_peer::panic::catch_sync;
+use rpc_peer::{CallContext, HandleTable, Host, HostConfig};
 
 /// An op's result inside the session; its error is boxed at the wire (`rpc_core::Response`).
 type Outcome = Result<Reply, RemoteError>;
@@ -43,7 +39,6 @@ pub(crate) struct Session(Arc<SessionState>);
 
 pub(crate) struct SessionState {
     id: u64,
-    peer: SocketAddr,
     shared: Arc<ServerShared>,
     /// Set by a successful `hello`; every other op before it is a protocol error.
     greeted: AtomicBool,
@@ -53,7 +48,8 @@ pub(crate) struct SessionState {
     requests: AtomicU64,
     /// Large values this connection holds, capped by `max_pending_bytes`.
     pending: Arc<ByteBudget>,
-    cx: CallContext,
+    /// The session's objects and the ops on them.
+    host: Host,
 }
 
 /// Counts `bytes` against a connection's allowance (`ServerConfig::max_pending_bytes`) until
@@ -188,16 +184,26 @@ impl Session {
             Arc::clone(&shared.counters.handles),
         ));
         let cx = CallContext::new(id, table, shared.config.stack_text);
+        let host = Host::new(
+            cx,
+            HostConfig {
+                session: id,
+                peer,
+                stack_text: shared.config.stack_text,
+                max_error_text: shared.config.max_error_text,
+                limits: shared.config.wire_limits(),
+                panics: Arc::clone(&shared.counters.panics),
+            },
+        );
         let pending = ByteBudget::new(shared.config.max_pending_bytes);
         Session(Arc::new(SessionState {
             id,
-            peer,
             shared,
             greeted: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             pending,
-            cx,
+            host,
         }))
     }
 
@@ -207,8 +213,8 @@ impl Session {
 
     /// Releases every handle (the connection ended); returns how many there were.
     pub(crate) fn close(&self) -> usize {
-        let held = self.0.cx.table().len();
-        self.0.cx.table().clear();
+        let held = self.0.host.table().len();
+        self.0.host.table().clear();
         held
     }
 
@@ -216,7 +222,7 @@ impl Session {
         let s = &self.0;
         // Releases apply whatever happens to the op (overload, shutdown): they only free
         // memory, and the client never sends them twice.
-        let releases = self.apply_releases(std::mem::take(&mut request.releases));
+        let releases = s.host.apply_releases(std::mem::take(&mut request.releases));
         let limit = s.shared.config.max_calls_in_flight;
         let Some(_slot) = Slot::take(&s.running, limit) else {
             // Nothing of the op was done.
@@ -246,21 +252,10 @@ impl Session {
         };
         trace!(session = s.id, ?request, "request");
         let mut result = self.dispatch(&mut request.op, releases.map(|_| ())).await;
-        // Where the op ran, borrowed from what is left of it (its values were taken).
-        let target = || -> Option<(HandleId, Option<&str>)> {
-            match &request.op {
-                Op::Get { handle, name }
-                | Op::Set { handle, name, .. }
-                | Op::Del { handle, name } => Some((*handle, Some(name.as_str()))),
-                Op::Run { handle, name, .. } => Some((*handle, name.as_deref())),
-                Op::Dir { handle } | Op::All { handle } => Some((*handle, None)),
-                _ => None,
-            }
-        };
         let mut reply_charge = None;
         if let Ok(reply) = &result {
             // A large reply counts until it is written to the connection's buffer.
-            let checked = self.check_size(reply).and_then(|()| match reply {
+            let checked = s.host.check_size(reply).and_then(|()| match reply {
                 Reply::Value(value) => charge(&s.pending, value.memory_size(), "a reply"),
                 _ => Ok(None),
             });
@@ -270,27 +265,14 @@ impl Session {
             }
         }
         if let Err(e) = &mut result {
-            e.session = Some(s.id);
-            if let Some((handle, member)) = &target() {
-                if e.object.is_none() {
-                    if let Ok(object) = s.cx.table().get(*handle) {
-                        e.object = Some(object.type_name().to_owned());
-                    }
-                }
-                if e.member.is_none() {
-                    e.member = member.map(str::to_owned);
-                }
-            }
-            if !s.shared.config.stack_text {
-                e.stack.clear();
-            }
-            self.fit_error(e);
+            // Where the op ran, from what is left of it (its values were taken).
+            s.host.decorate(e, &request.op);
         }
         debug!(
             session = s.id,
             op,
-            handle = target().map(|t| t.0.0),
-            member = target().and_then(|t| t.1),
+            handle = Host::target(&request.op).map(|t| t.0.0),
+            member = Host::target(&request.op).and_then(|t| t.1),
             released,
             ok = result.is_ok(),
             micros = started.map(|t| t.elapsed().as_micros() as u64),
@@ -298,85 +280,6 @@ impl Session {
         );
         trace!(session = s.id, ?result, "reply");
         (result, reply_charge)
-    }
-
-    /// A reply the client could not decode (too big, too deep) becomes an error instead, so
-    /// the connection is never broken by a reply.
-    fn check_size(&self, reply: &Reply) -> Result<(), RemoteError> {
-        let Reply::Value(value) = reply else {
-            return Ok(());
-        };
-        let limits = self.0.shared.config.wire_limits();
-        // Most replies are one small scalar: nothing to walk or measure.
-        let small = match value {
-            Value::Str(text) => text.len() < limits.max_frame_bytes / 2,
-            Value::Bytes(bytes) => bytes.len() < limits.max_frame_bytes / 2,
-            Value::List(_) | Value::Tuple(_) | Value::Map(_) => false,
-            _ => true,
-        };
-        if small {
-            return Ok(());
-        }
-        if value.depth() > limits.max_value_depth {
-            return Err(RemoteError::new(
-                ErrorKind::TooDeep,
-                format!(
-                    "reply is nested deeper than the limit of {} levels",
-                    limits.max_value_depth
-                ),
-            ));
-        }
-        let budget = limits.max_frame_bytes.saturating_sub(ENVELOPE_BYTES) as u64;
-        match WireCodec::new(limits).encoded_len(reply) {
-            Ok(len) if len <= budget => Ok(()),
-            _ => Err(RemoteError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "reply is larger than the frame limit of {} bytes",
-                    limits.max_frame_bytes
-                ),
-            )),
-        }
-    }
-
-    /// Cuts an error's text to the configured size, and further until the whole error fits
-    /// in a frame: an error reply must never be the thing that breaks the connection.
-    fn fit_error(&self, e: &mut RemoteError) {
-        let config = &self.0.shared.config;
-        let limits = config.wire_limits();
-        let codec = WireCodec::new(limits);
-        let frame_budget = limits.max_frame_bytes.saturating_sub(ENVELOPE_BYTES) as u64;
-        let mut text_budget = config.max_error_text;
-        loop {
-            e.truncate_text(text_budget);
-            match codec.encoded_len(&Err::<Reply, _>(&*e)) {
-                Ok(len) if len <= frame_budget => return,
-                _ if text_budget == 0 => {
-                    // Names alone overflow a tiny frame: keep only the kind.
-                    e.type_name.clear();
-                    e.object = None;
-                    e.member = None;
-                    e.chain.clear();
-                    e.stack.clear();
-                    e.message.clear();
-                    return;
-                }
-                _ => text_budget /= 2,
-            }
-        }
-    }
-
-    /// Applies releases; returns how many there were, or the first refusal.
-    fn apply_releases(&self, releases: Vec<Release>) -> Result<usize, Box<RemoteError>> {
-        let count = releases.len();
-        let mut first_error = None;
-        for release in releases {
-            if let Err(e) = self.0.cx.table().release(release.handle, release.count) {
-                warn!(session = self.0.id, error = %e, "release refused");
-                first_error.get_or_insert_with(|| Box::new(e));
-            }
-        }
-        first_error.map_or(Ok(count), Err)
     }
 
     /// Runs one op; `releases` is the outcome of the request's releases, answered by BYE.
@@ -394,7 +297,6 @@ impl Session {
                 "the first request of a connection must be hello",
             ));
         }
-        let table = s.cx.table();
         match op {
             Op::Hello { protocol, client } => {
                 let protocol = *protocol;
@@ -435,105 +337,20 @@ impl Session {
                         ));
                     }
                     Some(Root::Shared(object)) => Arc::clone(object),
-                    Some(Root::PerSession(build)) => match catch_sync(|| build(args, &s.cx)) {
-                        Ok(built) => built.map_err(|e| e.at(root, None))?,
-                        Err(report) => return Err(self.panicked(report).at(root, None)),
-                    },
+                    Some(Root::PerSession(build)) => {
+                        match catch_sync(|| build(args, s.host.cx())) {
+                            Ok(built) => built.map_err(|e| e.at(root, None))?,
+                            Err(report) => return Err(s.host.panicked(report).at(root, None)),
+                        }
+                    }
                 };
-                Ok(Reply::Object(table.insert(object)?))
-            }
-            Op::Get { handle, name } => {
-                let name = name.as_str();
-                check_name(name)?;
-                let object = table.get(*handle)?;
-                if object.has_method(name) {
-                    let bound: Arc<dyn Object> = Arc::new(BoundMethod::new(object, name));
-                    return Ok(Reply::Object(table.insert(bound)?));
-                }
-                // A free lock: read at once, under the same panic capture as user code.
-                let returned = match catch_sync(|| object.try_get(name)) {
-                    Ok(Some(result)) => result?,
-                    Ok(None) => self.guarded(object.get(name)).await?,
-                    Err(report) => return Err(self.panicked(report)),
-                };
-                self.reply(returned)
-            }
-            Op::Set {
-                handle,
-                name,
-                value,
-            } => {
-                let name = name.as_str();
-                check_name(name)?;
-                let object = table.get(*handle)?;
-                self.guarded(object.set(name, std::mem::take(value), &s.cx))
-                    .await?;
-                Ok(Reply::Done)
-            }
-            Op::Del { handle, name } => {
-                let name = name.as_str();
-                check_name(name)?;
-                let object = table.get(*handle)?;
-                self.guarded(object.del(name)).await?;
-                Ok(Reply::Done)
-            }
-            Op::Run { handle, name, args } => {
-                if let Some(name) = name.as_deref() {
-                    check_name(name)?;
-                }
-                let object = table.get(*handle)?;
-                let args = std::mem::take(args);
-                // A sync method whose object is free runs inside `call`, under this capture.
-                let started = match catch_sync(|| object.call(name.as_deref(), args, &s.cx)) {
-                    Ok(started) => started?,
-                    Err(report) => return Err(self.panicked(report)),
-                };
-                let returned = match started {
-                    Started::Done(result) => result?,
-                    Started::Pending(work) => self.guarded(work).await?,
-                };
-                self.reply(returned)
-            }
-            Op::Dir { handle } => Ok(Reply::Members(table.get(*handle)?.members())),
-            Op::All { handle } => {
-                let object = table.get(*handle)?;
-                Ok(Reply::Value(self.guarded(object.all()).await?))
+                Ok(Reply::Object(s.host.table().insert(object)?))
             }
             Op::Release => releases.map(|()| Reply::Done).map_err(|e| *e),
             Op::Ping => Ok(Reply::Done),
             Op::Rejected(error) => Err((**error).clone()),
             Op::Stats => Ok(Reply::Stats(s.shared.stats())),
-        }
-    }
-
-    fn reply(&self, returned: Produced) -> Outcome {
-        match returned {
-            Produced::Data(value) => Ok(Reply::Value(value)),
-            Produced::Object(object) => Ok(Reply::Object(self.0.cx.table().insert(object)?)),
-        }
-    }
-
-    fn panicked(&self, report: PanicReport) -> RemoteError {
-        let s = &self.0;
-        s.shared.counters.panics.fetch_add(1, Ordering::Relaxed);
-        error!(
-            session = s.id,
-            peer = %s.peer,
-            message = %report.message,
-            location = %report.location,
-            "user code panicked; answered with a Panicked remote error"
-        );
-        report.into_error(s.shared.config.stack_text)
-    }
-
-    /// Runs user code, turning a panic into a `Panicked` error.
-    async fn guarded<T>(
-        &self,
-        work: impl Future<Output = Result<T, RemoteError>>,
-    ) -> Result<T, RemoteError> {
-        match CatchPanic::new(work).await {
-            Ok(result) => result,
-            Err(report) => Err(self.panicked(report)),
+            op => s.host.run(op).await,
         }
     }
 }
@@ -625,6 +442,7 @@ impl<F: Future<Output = (Outcome, Option<Charge>)>> Future for Respond<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rpc_core::WireCodec;
     use rpc_core::protocol::ObjectServiceResponse;
 
     #[test]

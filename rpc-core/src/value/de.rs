@@ -36,7 +36,7 @@ fn unexpected(value: &Value) -> Unexpected<'_> {
         Value::Bytes(b) => Unexpected::Bytes(b),
         Value::List(_) | Value::Tuple(_) => Unexpected::Seq,
         Value::Map(_) => Unexpected::Map,
-        Value::Handle(_) => Unexpected::Other("remote object handle"),
+        Value::Handle(_) | Value::Hosted(_) => Unexpected::Other("remote object handle"),
     }
 }
 
@@ -112,7 +112,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
             Value::Bytes(b) => visitor.visit_byte_buf(b),
             Value::List(items) | Value::Tuple(items) => visit_items(items, visitor),
             Value::Map(pairs) => visit_pairs(pairs, visitor),
-            Value::Handle(_) => Err(handle_is_not_data()),
+            Value::Handle(_) | Value::Hosted(_) => Err(handle_is_not_data()),
         }
     }
 

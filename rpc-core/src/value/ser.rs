@@ -12,6 +12,7 @@
 //! | `none`, `unit`, unit struct | `None` |
 //! | `some(x)`, newtype struct `S(x)` | `x` |
 //! | newtype struct [`HANDLE_MARKER`]`(id)` | `Handle(HandleId(id))` |
+//! | newtype struct [`HOSTED_MARKER`]`((id, type_name, doc))` | `Hosted(descriptor)` |
 //! | seq | `List` |
 //! | tuple, tuple struct | `Tuple` |
 //! | map | `Map`, any keys, in order |
@@ -25,9 +26,9 @@ use std::fmt::Display;
 
 use serde::ser::{self, Serialize};
 
-use super::{HANDLE_MARKER, VALUE_ENUM, Value};
+use super::{HANDLE_MARKER, HOSTED_MARKER, VALUE_ENUM, Value};
 use crate::error::ValueError;
-use crate::handle::HandleId;
+use crate::handle::{HandleDescriptor, HandleId};
 
 /// Converts any `Serialize` value into a [`Value`].
 ///
@@ -167,6 +168,9 @@ impl ser::Serializer for ValueSerializer {
         if name == VALUE_ENUM {
             // A `Value` serialized itself as its token sequence; rebuild it unchanged.
             return super::wire::from_token_values(inner);
+        }
+        if name == HOSTED_MARKER {
+            return hosted(inner);
         }
         if name != HANDLE_MARKER {
             return Ok(inner);
@@ -428,6 +432,24 @@ impl ser::SerializeStructVariant for StructVariantSerializer {
     fn end(self) -> Result<Value, ValueError> {
         Ok(variant(self.variant, Value::Map(self.fields.finish()?)))
     }
+}
+
+/// The [`Value::Hosted`] a [`HOSTED_MARKER`] newtype around `(id, type_name, doc)` stands for.
+fn hosted(inner: Value) -> Result<Value, ValueError> {
+    if let Value::Tuple(parts) = inner {
+        if let [Value::Int(id), Value::Str(type_name), Value::Str(doc)] = parts.as_slice() {
+            if let Ok(id) = u64::try_from(*id) {
+                return Ok(Value::Hosted(Box::new(HandleDescriptor {
+                    id: HandleId(id),
+                    type_name: type_name.clone(),
+                    doc: doc.clone(),
+                })));
+            }
+        }
+    }
+    Err(ValueError::new(
+        "an exported object must wrap (id, type name, doc)",
+    ))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{TOO_DEEP_MESSAGE, VALUE_ENUM, Value, decode_depth_limit};
-use crate::handle::HandleId;
+use crate::handle::{HandleDescriptor, HandleId};
 
 /// A byte string serialized with `serialize_bytes` (one length, then raw bytes).
 struct RawBytes<'a>(&'a [u8]);
@@ -70,6 +70,7 @@ enum TokenRef<'a> {
     Tuple(u32),
     Map(u32),
     Handle(u64),
+    Hosted(u64, &'a str, &'a str),
 }
 
 /// One decoded token. Variant order is the wire format and must match [`TokenRef`].
@@ -86,6 +87,7 @@ pub(super) enum Token {
     Tuple(u32),
     Map(u32),
     Handle(u64),
+    Hosted(u64, String, String),
 }
 
 /// A token that opens a container with elements: its kind and element count.
@@ -106,6 +108,11 @@ impl Token {
             Token::Str(s) => Value::Str(s),
             Token::Bytes(b) => Value::Bytes(b.0),
             Token::Handle(h) => Value::Handle(HandleId(h)),
+            Token::Hosted(id, type_name, doc) => Value::Hosted(Box::new(HandleDescriptor {
+                id: HandleId(id),
+                type_name,
+                doc,
+            })),
             Token::List(0) => Value::List(Vec::new()),
             Token::Tuple(0) => Value::Tuple(Vec::new()),
             Token::Map(0) => Value::Map(Vec::new()),
@@ -138,6 +145,7 @@ fn walk<'a, E: serde::ser::Error>(
             Value::Str(s) => TokenRef::Str(s),
             Value::Bytes(b) => TokenRef::Bytes(RawBytes(b)),
             Value::Handle(h) => TokenRef::Handle(h.0),
+            Value::Hosted(d) => TokenRef::Hosted(d.id.0, &d.type_name, &d.doc),
             Value::List(items) => {
                 stack.extend(items.iter().rev());
                 TokenRef::List(container_len(items.len())?)
@@ -420,6 +428,14 @@ pub(super) fn token_values(value: Value) -> Value {
             Value::Handle(h) => {
                 variant("Handle", Value::Int(i64::try_from(h.0).unwrap_or(i64::MAX)))
             }
+            Value::Hosted(d) => variant(
+                "Hosted",
+                Value::Tuple(vec![
+                    Value::Int(i64::try_from(d.id.0).unwrap_or(i64::MAX)),
+                    Value::Str(d.type_name),
+                    Value::Str(d.doc),
+                ]),
+            ),
             Value::List(items) => {
                 let n = items.len();
                 stack.extend(items.into_iter().rev());
