@@ -16,6 +16,9 @@ use rpc_peer::{CallError, ConnectError, Proxy, positional, sending_on};
 /// Default time for opening the TCP connection plus the `hello` round trip (10 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default number of this client's objects the server may hold at once.
+pub const DEFAULT_MAX_EXPORTS: usize = 65_536;
+
 /// Default client name sent in `hello`, for the server's log.
 pub const DEFAULT_CLIENT_NAME: &str = "rpc-client";
 
@@ -29,6 +32,8 @@ pub const DEFAULT_CLIENT_NAME: &str = "rpc-client";
 #[derive(Clone, Debug)]
 pub struct Client {
     conn: Arc<Connection>,
+    /// What the server answered to `hello`.
+    info: Arc<ServerInfo>,
     timeout: Option<Duration>,
 }
 
@@ -84,12 +89,19 @@ impl Client {
     /// What the server said when the session opened: its name and version, the session id,
     /// its limits and the roots it offers.
     pub fn server_info(&self) -> &ServerInfo {
-        self.conn.info()
+        &self.info
     }
 
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.conn.peer()
+    }
+
+    /// How many of this client's objects (callbacks, `Remote`s passed as arguments) the
+    /// server holds now. They are released when the server drops its proxies to them, and
+    /// all at once when the connection closes.
+    pub fn exports_held(&self) -> usize {
+        self.conn.exports().len()
     }
 
     /// The server's counters (sessions, handles, calls in flight, ...).
@@ -120,6 +132,7 @@ impl Client {
     pub fn with_timeout(&self, timeout: Duration) -> Client {
         Client {
             conn: Arc::clone(&self.conn),
+            info: Arc::clone(&self.info),
             timeout: Some(timeout),
         }
     }
@@ -134,6 +147,7 @@ impl Client {
 /// | [`max_frame_bytes`](Self::max_frame_bytes) | 8 MiB ([`DEFAULT_MAX_FRAME_BYTES`]) |
 /// | [`max_value_depth`](Self::max_value_depth) | 64 ([`DEFAULT_MAX_VALUE_DEPTH`]) |
 /// | [`client_name`](Self::client_name) | `"rpc-client"` ([`DEFAULT_CLIENT_NAME`]) |
+/// | [`max_exports`](Self::max_exports) | 65,536 ([`DEFAULT_MAX_EXPORTS`]) |
 #[must_use]
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
@@ -142,6 +156,7 @@ pub struct ClientBuilder {
     max_frame_bytes: usize,
     max_value_depth: usize,
     client_name: String,
+    max_exports: usize,
 }
 
 impl Default for ClientBuilder {
@@ -152,6 +167,7 @@ impl Default for ClientBuilder {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_value_depth: DEFAULT_MAX_VALUE_DEPTH,
             client_name: DEFAULT_CLIENT_NAME.to_owned(),
+            max_exports: DEFAULT_MAX_EXPORTS,
         }
     }
 }
@@ -201,6 +217,14 @@ impl ClientBuilder {
         self
     }
 
+    /// How many of this client's objects (callbacks, `Remote`s passed as arguments) the
+    /// server may hold at once; passing one more fails the call with `QuotaExceeded`.
+    /// Default 65,536 ([`DEFAULT_MAX_EXPORTS`]).
+    pub fn max_exports(mut self, exports: usize) -> Self {
+        self.max_exports = exports;
+        self
+    }
+
     /// Connects to the server at `addr` and opens a session.
     ///
     /// # Errors
@@ -214,6 +238,8 @@ impl ClientBuilder {
                 max_value_depth: self.max_value_depth,
             },
             client_name: self.client_name,
+            max_exports: self.max_exports,
+            stack_text: true,
         };
         let started = Instant::now();
         let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(addr))
@@ -223,8 +249,14 @@ impl ClientBuilder {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
         let conn = Connection::start(stream, peer, started, &settings).await?;
+        let info = conn
+            .server_info()
+            .cloned()
+            .map(Arc::new)
+            .ok_or_else(|| ConnectError::Protocol("the session has no server info".into()))?;
         Ok(Client {
             conn,
+            info,
             timeout: None,
         })
     }

@@ -62,11 +62,13 @@
 mod client;
 pub mod typed;
 
-pub use client::{Client, ClientBuilder, DEFAULT_CLIENT_NAME, DEFAULT_CONNECT_TIMEOUT};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_CLIENT_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_EXPORTS,
+};
 pub use rpc_core::protocol::{Member, MemberKind, ServerInfo, ServerStats};
 pub use rpc_core::{Args, ErrorKind, HandleId, RemoteError, Value};
 pub use rpc_macros::{interface, remote};
-pub use rpc_peer::{CallError, ConnectError, Proxy, RemoteFailure, Returned};
+pub use rpc_peer::{CallError, Callback, ConnectError, Proxy, RemoteFailure, Returned};
 pub use rpc_peer::{Remote, RemoteFields, RemoteMethods};
 pub use typed::TypedProxy;
 

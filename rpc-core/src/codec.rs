@@ -27,6 +27,7 @@ use tarpc::tokio_serde::{Deserializer, Serializer};
 use tarpc::{ClientMessage, context, trace};
 
 use crate::limits::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_VALUE_DEPTH, clamp_deadline};
+use crate::protocol::{PEER_FRAME_ID, PeerMessage};
 use crate::value::with_decode_depth_limit;
 
 /// The limits a [`WireCodec`] enforces.
@@ -234,6 +235,192 @@ impl<T: DeserializeOwned> Deserializer<tarpc::Response<T>> for WireCodec {
     type Error = io::Error;
 
     fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> io::Result<tarpc::Response<T>> {
+        self.decode(src)
+    }
+}
+
+/// A frame from client to server: one of tarpc's `ClientMessage`s, or a [`PeerMessage`]
+/// (encoded as a third variant of `ClientMessage`, after `Request` and `Cancel`, so tarpc's
+/// own frames keep their bytes).
+#[derive(Debug)]
+pub enum ClientFrame<T> {
+    /// A tarpc request or cancel.
+    Tarpc(ClientMessage<T>),
+    /// A message of the peer protocol (an answer to a server's call, ...).
+    Peer(PeerMessage),
+}
+
+/// A frame from server to client: one of tarpc's `Response`s, or a [`PeerMessage`] (encoded as
+/// a `Response` whose request id is [`PEER_FRAME_ID`], so tarpc's own frames keep their bytes).
+#[derive(Debug)]
+pub enum ServerFrame<R> {
+    /// A tarpc response.
+    Tarpc(tarpc::Response<R>),
+    /// A message of the peer protocol (a call to an object the client exported, ...).
+    Peer(PeerMessage),
+}
+
+/// A frame read from the wire: what goes to tarpc, or a peer message.
+pub trait InFrame {
+    /// The tarpc message it may carry.
+    type Tarpc;
+    /// The tarpc message, or the peer message.
+    ///
+    /// # Errors
+    /// The frame is a peer message (handed back as the error).
+    fn split(self) -> Result<Self::Tarpc, PeerMessage>;
+}
+
+/// A frame written to the wire: what tarpc sends, or a peer message.
+pub trait OutFrame {
+    /// The tarpc message it may carry.
+    type Tarpc;
+    /// Wraps a tarpc message.
+    fn tarpc(message: Self::Tarpc) -> Self;
+    /// Wraps a peer message.
+    fn peer(message: PeerMessage) -> Self;
+}
+
+impl<T> InFrame for ClientFrame<T> {
+    type Tarpc = ClientMessage<T>;
+    fn split(self) -> Result<ClientMessage<T>, PeerMessage> {
+        match self {
+            ClientFrame::Tarpc(message) => Ok(message),
+            ClientFrame::Peer(message) => Err(message),
+        }
+    }
+}
+
+impl<T> OutFrame for ClientFrame<T> {
+    type Tarpc = ClientMessage<T>;
+    fn tarpc(message: ClientMessage<T>) -> Self {
+        ClientFrame::Tarpc(message)
+    }
+    fn peer(message: PeerMessage) -> Self {
+        ClientFrame::Peer(message)
+    }
+}
+
+impl<R> InFrame for ServerFrame<R> {
+    type Tarpc = tarpc::Response<R>;
+    fn split(self) -> Result<tarpc::Response<R>, PeerMessage> {
+        match self {
+            ServerFrame::Tarpc(response) => Ok(response),
+            ServerFrame::Peer(message) => Err(message),
+        }
+    }
+}
+
+impl<R> OutFrame for ServerFrame<R> {
+    type Tarpc = tarpc::Response<R>;
+    fn tarpc(response: tarpc::Response<R>) -> Self {
+        ServerFrame::Tarpc(response)
+    }
+    fn peer(message: PeerMessage) -> Self {
+        ServerFrame::Peer(message)
+    }
+}
+
+impl<T: Serialize> Serialize for ClientFrame<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClientFrame::Tarpc(message) => message.serialize(serializer),
+            ClientFrame::Peer(message) => {
+                serializer.serialize_newtype_variant("ClientMessage", 2, "Peer", message)
+            }
+        }
+    }
+}
+
+impl<R: Serialize> Serialize for ServerFrame<R> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            ServerFrame::Tarpc(response) => response.serialize(serializer),
+            ServerFrame::Peer(message) => {
+                let mut frame = serializer.serialize_struct("Response", 2)?;
+                frame.serialize_field("request_id", &PEER_FRAME_ID)?;
+                frame.serialize_field("message", message)?;
+                frame.end()
+            }
+        }
+    }
+}
+
+impl<'de, R: Deserialize<'de>> Deserialize<'de> for ServerFrame<R> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Frame<R>(std::marker::PhantomData<R>);
+        impl<'de, R: Deserialize<'de>> serde::de::Visitor<'de> for Frame<R> {
+            type Value = ServerFrame<R>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a response or a peer message")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ServerFrame<R>, A::Error> {
+                let missing = || serde::de::Error::custom("truncated response frame");
+                let request_id: u64 = seq.next_element()?.ok_or_else(missing)?;
+                if request_id == PEER_FRAME_ID {
+                    return Ok(ServerFrame::Peer(seq.next_element()?.ok_or_else(missing)?));
+                }
+                let message = seq.next_element()?.ok_or_else(missing)?;
+                Ok(ServerFrame::Tarpc(tarpc::Response {
+                    request_id,
+                    message,
+                }))
+            }
+        }
+        deserializer.deserialize_struct(
+            "Response",
+            &["request_id", "message"],
+            Frame(std::marker::PhantomData),
+        )
+    }
+}
+
+/// [`WireClientMessage`] with the peer variant: what a server reads.
+#[derive(Deserialize)]
+enum WireClientFrame<T> {
+    Request(WireRequest<T>),
+    Cancel {
+        trace_context: trace::Context,
+        request_id: u64,
+    },
+    Peer(PeerMessage),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ClientFrame<T> {
+    /// Reads the wire layout with the deadline clamped (see the module docs).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match WireClientFrame::<T>::deserialize(deserializer)? {
+            WireClientFrame::Request(request) => {
+                ClientFrame::Tarpc(WireClientMessage::Request(request).into_tarpc())
+            }
+            WireClientFrame::Cancel {
+                trace_context,
+                request_id,
+            } => ClientFrame::Tarpc(ClientMessage::Cancel {
+                trace_context,
+                request_id,
+            }),
+            WireClientFrame::Peer(message) => ClientFrame::Peer(message),
+        })
+    }
+}
+
+impl<T: DeserializeOwned> Deserializer<ClientFrame<T>> for WireCodec {
+    type Error = io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> io::Result<ClientFrame<T>> {
+        self.decode(src)
+    }
+}
+
+impl<T: DeserializeOwned> Deserializer<ServerFrame<T>> for WireCodec {
+    type Error = io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> io::Result<ServerFrame<T>> {
         self.decode(src)
     }
 }

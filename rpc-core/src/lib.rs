@@ -58,7 +58,10 @@ pub use codec::{WireCodec, WireLimits};
 pub use error::{ErrorKind, RemoteError, ValueError};
 pub use handle::{HandleDescriptor, HandleId, Release};
 pub use name::check_name;
-pub use protocol::{Args, Member, MemberKind, Op, PROTOCOL_VERSION, Reply, Request, Response};
+pub use protocol::{
+    Args, Member, MemberKind, Op, PEER_FRAME_ID, PROTOCOL_VERSION, PeerMessage, Reply, Request,
+    Response,
+};
 pub use value::{Value, from_value, to_value};
 
 /// Re-exports for the code `#[remote]` generates and for the server and client crates; not

@@ -260,6 +260,40 @@ pub enum Reply {
 /// and an unboxed error would size, and be copied with, every successful reply.
 pub type Response = Result<Reply, Box<RemoteError>>;
 
+/// The request id that marks a frame from server to client as a [`PeerMessage`] rather than
+/// the reply to a tarpc request: tarpc numbers a client's requests from 0 upwards and never
+/// reaches it. Frames of tarpc's own layout are unchanged; see `codec.rs`.
+pub const PEER_FRAME_ID: u64 = u64::MAX;
+
+/// What the two ends say to each other beside tarpc's requests and replies: calls from the
+/// server to objects the client exported, their answers, and releases of exported objects.
+///
+/// From client to server it travels as a third variant of tarpc's `ClientMessage` (after
+/// `Request` and `Cancel`); from server to client, as a tarpc `Response` whose request id is
+/// [`PEER_FRAME_ID`]. Calls from client to server stay tarpc requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// A call to an object the receiver exported; its releases are the receiver's exports
+    /// the sender dropped, applied first.
+    Call {
+        /// Numbers the call among the sender's peer calls; the reply carries it.
+        id: u64,
+        /// How long the sender waits; the receiver stops the work a reply margin earlier.
+        timeout: std::time::Duration,
+        /// The op and the releases it carries.
+        request: Request,
+    },
+    /// The answer to the receiver's call `id`.
+    Reply {
+        /// The call's id.
+        id: u64,
+        /// The answer.
+        response: Response,
+    },
+    /// The sender dropped these references to objects the receiver exported.
+    Release(Vec<Release>),
+}
+
 /// The tarpc service: one method carrying a [`Request`] (see the module docs for why).
 #[tarpc::service]
 pub trait ObjectService {

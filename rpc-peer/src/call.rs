@@ -5,16 +5,18 @@
 
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rpc_core::protocol::MemberKind;
 use rpc_core::{Args, ErrorKind, HandleId, RemoteError, Value, from_value, to_value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::connection::Connection;
 use crate::handle_table::HandleTable;
 use crate::object::{Object, ObjectCell, Remote, RemoteMethods};
 use crate::panic::stack_here;
+use crate::proxy::Proxy;
 
 /// The session a call runs in: resolves handles passed as arguments.
 #[derive(Clone)]
@@ -22,6 +24,9 @@ pub struct CallContext {
     pub(crate) session_id: u64,
     pub(crate) table: Arc<HandleTable>,
     pub(crate) stack_text: bool,
+    /// The connection to the peer whose objects arrive in arguments (held weakly: a client's
+    /// own connection must be able to close under its host task).
+    pub(crate) peer: Weak<Connection>,
 }
 
 impl fmt::Debug for CallContext {
@@ -41,7 +46,20 @@ impl CallContext {
             session_id,
             table,
             stack_text,
+            peer: Weak::new(),
         }
+    }
+
+    /// The same context, with `peer` the connection the peer's objects are called through.
+    #[doc(hidden)]
+    pub fn with_peer(mut self, peer: Weak<Connection>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// The connection to the peer, while it is open.
+    pub(crate) fn peer(&self) -> Option<Arc<Connection>> {
+        self.peer.upgrade()
     }
 
     /// The session's handle table.
@@ -160,6 +178,27 @@ impl<T: RemoteMethods> FromArg for Remote<T> {
                     T::TYPE_NAME
                 ))
             })
+    }
+}
+
+impl FromArg for Proxy {
+    /// An object the caller passed (a client's callback, a server object handed to a
+    /// callback) becomes a proxy to it, called through the same connection.
+    fn from_arg(value: Value, cx: &CallContext) -> Result<Self, ArgError> {
+        let Value::Hosted(desc) = value else {
+            return Err(ArgError::Mismatch(format!(
+                "expected a remote object of the caller, found {}",
+                value.kind_name()
+            )));
+        };
+        let Some(conn) = cx.peer() else {
+            return Err(ArgError::Remote(RemoteError::new(
+                ErrorKind::Protocol,
+                "the connection the object came from is closed",
+            )));
+        };
+        let handle = conn.import(*desc);
+        Ok(Proxy::new(handle, conn, None))
     }
 }
 

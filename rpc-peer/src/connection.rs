@@ -25,24 +25,30 @@ use std::mem;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rpc_core::codec::request_context;
-use rpc_core::limits::{clamp_deadline, wire_deadline};
+use rpc_core::codec::{ClientFrame, ServerFrame};
+use rpc_core::limits::{DEFAULT_MAX_ERROR_TEXT, clamp_deadline, wire_deadline};
 use rpc_core::protocol::{ObjectServiceRequest, ObjectServiceResponse, ServerInfo};
 use rpc_core::{
-    ErrorKind, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request, Response, Value,
-    WireCodec, WireLimits,
+    ErrorKind, HandleDescriptor, Op, PROTOCOL_VERSION, Release, RemoteError, Reply, Request,
+    Response, Value, WireCodec, WireLimits,
 };
 use tarpc::client::{NewClient, RpcError};
 use tarpc::context;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 use tokio_util::codec::LengthDelimitedCodec;
 
+use crate::call::CallContext;
 use crate::error::{CallError, ConnectError, RemoteFailure};
+use crate::handle_table::HandleTable;
+use crate::host::{Host, HostConfig, serve_peer_calls};
+use crate::link::{LinkError, PeerLink, PeerMux};
 use crate::release::{HandleRef, MAX_RELEASES_PER_REQUEST, ReleaseQueue, run_release_task};
 
 /// Bytes tarpc's envelope adds around our [`Request`]: message and op tags, request id,
@@ -71,21 +77,38 @@ pub struct Settings {
     pub limits: WireLimits,
     /// Sent in `hello`.
     pub client_name: String,
+    /// Objects this client may export to the server at once (handles in its table).
+    pub max_exports: usize,
+    /// Whether errors raised by this client's exported objects carry stack text.
+    pub stack_text: bool,
 }
 
 /// One session with a server, shared by every `rpc_client::Client` clone and
 /// [`Proxy`](crate::Proxy) of it. Dropping the last one closes the release queue; the
 /// background task flushes and ends, and tarpc closes the socket once nothing uses it.
 pub struct Connection {
-    stub: Stub,
+    route: Route,
     releases: Arc<ReleaseQueue>,
-    info: ServerInfo,
+    /// The objects this end exports to the peer: a client's callbacks, a server session's
+    /// objects.
+    exports: Arc<HandleTable>,
+    /// The peer protocol on this connection.
+    link: Arc<PeerLink>,
+    session: u64,
     peer: SocketAddr,
     default_timeout: Duration,
     /// The largest request the server and this client both accept.
     frame_limit: u64,
     /// Measures requests; its own limit is unbounded so it reports the real size.
     measure: WireCodec,
+}
+
+/// How a connection's calls reach the peer's objects.
+enum Route {
+    /// A client's: tarpc requests to the server, which answered `hello` with `info`.
+    Requests { stub: Stub, info: ServerInfo },
+    /// A server session's: peer calls to objects the client exported.
+    Peer,
 }
 
 /// A successful answer, with a returned handle already accounted for in the registry.
@@ -111,7 +134,7 @@ impl Connection {
         settings: &Settings,
     ) -> Result<Arc<Connection>, ConnectError>
     where
-        S: AsyncRead + AsyncWrite + Send + 'static,
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let framed = LengthDelimitedCodec::builder()
             .max_frame_length(settings.limits.max_frame_bytes)
@@ -122,6 +145,15 @@ impl Connection {
             framed,
             WireCodec::with_send_limit(settings.limits, Arc::clone(&send_limit)),
         );
+        // Calls from the server to this client's exports arrive beside tarpc's replies.
+        let exports = Arc::new(HandleTable::new(
+            settings.max_exports,
+            Arc::new(AtomicU64::new(0)),
+        ));
+        let (calls, incoming) = mpsc::unbounded_channel();
+        let (link, queued) = PeerLink::new(Arc::clone(&exports), Some(calls), usize::MAX);
+        let transport: PeerMux<_, ServerFrame<ObjectServiceResponse>, ClientFrame<_>> =
+            PeerMux::new(transport, Arc::clone(&link), queued);
         let NewClient {
             client: stub,
             dispatch,
@@ -188,10 +220,14 @@ impl Connection {
             usize::try_from(frame_limit).unwrap_or(usize::MAX),
             Ordering::Relaxed,
         );
-        Ok(Arc::new(Connection {
-            stub,
+        let session = info.session;
+        let limits = settings.limits;
+        let conn = Arc::new(Connection {
+            route: Route::Requests { stub, info },
             releases,
-            info,
+            exports,
+            link: Arc::clone(&link),
+            session,
             peer,
             default_timeout: settings.timeout,
             frame_limit,
@@ -199,12 +235,97 @@ impl Connection {
                 max_frame_bytes: usize::MAX,
                 max_value_depth: settings.limits.max_value_depth,
             }),
-        }))
+        });
+        conn.link.set_imports(&conn.releases);
+        // The host task serves the server's calls to this client's exports, while the user's
+        // own calls wait or not. It holds the connection weakly: the connection closes when
+        // the user drops it, whatever the server still holds.
+        let cx = CallContext::new(session, Arc::clone(&conn.exports), settings.stack_text)
+            .with_peer(Arc::downgrade(&conn));
+        let host = Host::new(
+            cx,
+            HostConfig {
+                session,
+                peer,
+                stack_text: settings.stack_text,
+                max_error_text: DEFAULT_MAX_ERROR_TEXT,
+                limits,
+                panics: Arc::new(AtomicU64::new(0)),
+            },
+        );
+        tokio::spawn(serve_peer_calls(Arc::new(host), link, incoming));
+        Ok(conn)
     }
 
-    /// What the server said in answer to `hello`.
-    pub fn info(&self) -> &ServerInfo {
-        &self.info
+    /// The end of a server session that calls the client's exports: calls go over `link` and
+    /// wait `timeout` by default; the session's objects in `exports` are what the session
+    /// sends the client. `limits` are the client's (the server's own, which it enforces on
+    /// what it reads).
+    pub fn peer_end(
+        link: Arc<PeerLink>,
+        peer: SocketAddr,
+        session: u64,
+        timeout: Duration,
+        limits: WireLimits,
+    ) -> Arc<Connection> {
+        let releases = ReleaseQueue::direct(Arc::clone(&link));
+        let conn = Arc::new(Connection {
+            route: Route::Peer,
+            releases,
+            exports: Arc::clone(link.exports()),
+            link,
+            session,
+            peer,
+            default_timeout: timeout,
+            frame_limit: limits.max_frame_bytes as u64,
+            measure: WireCodec::new(WireLimits {
+                max_frame_bytes: usize::MAX,
+                max_value_depth: limits.max_value_depth,
+            }),
+        });
+        conn.link.set_imports(&conn.releases);
+        conn
+    }
+
+    /// What the server said in answer to `hello`; `None` on a server's end of a session.
+    pub fn server_info(&self) -> Option<&ServerInfo> {
+        match &self.route {
+            Route::Requests { info, .. } => Some(info),
+            Route::Peer => None,
+        }
+    }
+
+    /// The session's id.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// The peer protocol on this connection.
+    pub fn link(&self) -> &Arc<PeerLink> {
+        &self.link
+    }
+
+    /// The objects this end exports on this connection.
+    pub fn exports(&self) -> &Arc<HandleTable> {
+        &self.exports
+    }
+
+    /// Accounts for one reception of the peer's object `desc`, or finds the live reference
+    /// to it that the call being served holds.
+    pub fn import(&self, desc: HandleDescriptor) -> Arc<HandleRef> {
+        match self.releases.lookup(desc.id) {
+            Some(held) => held,
+            None => self.releases.receive(desc),
+        }
+    }
+
+    /// Accounts for one reception of each of the peer's objects in `op`'s arguments; the
+    /// references live while the returned list does (the call that carries them), so an
+    /// object a method did not keep is released when the call ends.
+    pub fn hold_imports(&self, op: &Op) -> Vec<Arc<HandleRef>> {
+        let mut held = Vec::new();
+        for_each_hosted(op, |desc| held.push(self.releases.receive(desc.clone())));
+        held
     }
 
     /// The server's address.
@@ -263,7 +384,19 @@ impl Connection {
         let call = Detaching::new(async move {
             // Kept to put back if the request is never written.
             let carried: Vec<Release> = request.releases.clone();
-            match call(&conn.stub, ctx, request).await {
+            let answered = match &conn.route {
+                Route::Requests { stub, .. } => call(stub, ctx, request).await,
+                Route::Peer => conn
+                    .link
+                    .call(request, wire_deadline(timeout), ctx.deadline)
+                    .await
+                    .map_err(|e| match e {
+                        LinkError::Closed => RpcError::Shutdown,
+                        LinkError::Timeout => RpcError::DeadlineExceeded,
+                        LinkError::Busy(limit) => RpcError::Server(busy(limit)),
+                    }),
+            };
+            match answered {
                 Ok(Ok(Reply::Object(desc))) => Ok(Ok(Answer::Object(conn.releases.receive(desc)))),
                 Ok(Ok(reply)) => Ok(Ok(Answer::Reply(reply))),
                 Ok(Err(remote)) => Ok(Err(remote)),
@@ -324,7 +457,7 @@ impl Connection {
 
     fn remote_error(&self, mut error: RemoteError, op: &'static str) -> CallError {
         if error.session.is_none() {
-            error.session = Some(self.info.session);
+            error.session = Some(self.session);
         }
         CallError::Remote(Box::new(RemoteFailure {
             error,
@@ -450,8 +583,7 @@ impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("peer", &self.peer)
-            .field("session", &self.info.session)
-            .field("server", &self.info.server)
+            .field("session", &self.session)
             .finish_non_exhaustive()
     }
 }
@@ -460,6 +592,14 @@ impl fmt::Debug for Connection {
 /// `#[tarpc::service]` generates: that type's `call` wraps this one in two more futures, a
 /// copy of each kept in every call's state (measured with callgrind).
 type Stub = tarpc::client::Channel<ObjectServiceRequest, ObjectServiceResponse>;
+
+/// tarpc's answer for a call refused because `limit` calls already wait for the peer.
+fn busy(limit: usize) -> tarpc::ServerError {
+    tarpc::ServerError::new(
+        io::ErrorKind::WouldBlock,
+        format!("throttled: {limit} calls to this peer are already waiting; retry later"),
+    )
+}
 
 /// One request on `stub`.
 fn call(
@@ -522,4 +662,39 @@ fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Calls `f` for every object of the sender in `op`'s arguments (a walk without recursion;
+/// scalar arguments, the common case, need no stack).
+fn for_each_hosted(op: &Op, mut f: impl FnMut(&HandleDescriptor)) {
+    let values: &[Value] = match op {
+        Op::Run { args, .. } | Op::Open { args, .. } => &args.positional,
+        Op::Set { value, .. } => std::slice::from_ref(value),
+        _ => return,
+    };
+    let named = match op {
+        Op::Run { args, .. } | Op::Open { args, .. } => &args.named[..],
+        _ => &[],
+    };
+    let mut stack: Vec<&Value> = Vec::new();
+    for value in values.iter().chain(named.iter().map(|(_, v)| v)) {
+        match value {
+            Value::Hosted(desc) => f(desc),
+            Value::List(_) | Value::Tuple(_) | Value::Map(_) => stack.push(value),
+            _ => {}
+        }
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::Hosted(desc) => f(desc),
+                Value::List(items) | Value::Tuple(items) => stack.extend(items),
+                Value::Map(pairs) => {
+                    for (k, v) in pairs {
+                        stack.push(k);
+                        stack.push(v);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }

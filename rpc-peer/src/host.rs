@@ -14,13 +14,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rpc_core::limits::work_budget;
 use rpc_core::{
-    ErrorKind, HandleId, Op, Release, RemoteError, Reply, Value, WireCodec, WireLimits, check_name,
+    ErrorKind, HandleId, Op, PeerMessage, Release, RemoteError, Reply, Value, WireCodec,
+    WireLimits, check_name,
 };
+use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use crate::call::{CallContext, Produced};
 use crate::handle_table::HandleTable;
+use crate::link::{IncomingCall, PeerLink};
 use crate::method::BoundMethod;
 use crate::object::{Object, Started};
 use crate::panic::{CatchPanic, PanicReport, catch_sync};
@@ -291,4 +297,59 @@ impl Host {
             }
         }
     }
+}
+
+/// The host task of a client: serves the peer's calls to this end's exports until the
+/// connection closes, each call concurrently with the others and with the user's own calls,
+/// so a client awaiting a server call still answers the callbacks that call makes.
+pub(crate) async fn serve_peer_calls(
+    host: Arc<Host>,
+    link: Arc<PeerLink>,
+    mut calls: mpsc::UnboundedReceiver<IncomingCall>,
+) {
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            call = calls.recv() => match call {
+                Some(call) => running.push(serve_one(&host, &link, call)),
+                // The connection closed; what still runs has nobody to answer.
+                None => break,
+            },
+            Some(()) = running.next(), if !running.is_empty() => {}
+        }
+    }
+}
+
+/// Serves one call from the peer and sends the answer.
+async fn serve_one(host: &Host, link: &PeerLink, call: IncomingCall) {
+    let IncomingCall {
+        id,
+        timeout,
+        mut request,
+    } = call;
+    // The peer's objects in the arguments live while the call does.
+    let _imports = host.cx().peer().map(|conn| conn.hold_imports(&request.op));
+    if let Err(e) = host.apply_releases(std::mem::take(&mut request.releases)) {
+        tracing::debug!(error = %e, "a peer call carried a refused release");
+    }
+    let budget = work_budget(timeout);
+    let mut result = match tokio::time::timeout(budget, host.run(&mut request.op)).await {
+        Ok(result) => result,
+        Err(_) => Err(RemoteError::new(
+            ErrorKind::TimedOut,
+            format!("the call did not finish within its deadline ({budget:?})"),
+        )),
+    };
+    if let Ok(reply) = &result {
+        if let Err(e) = host.check_size(reply) {
+            result = Err(e);
+        }
+    }
+    if let Err(e) = &mut result {
+        host.decorate(e, &request.op);
+    }
+    link.send(PeerMessage::Reply {
+        id,
+        response: result.map_err(Box::new),
+    });
 }

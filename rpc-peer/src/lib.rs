@@ -36,11 +36,14 @@
 mod args;
 mod builtins;
 mod call;
+mod callback;
 #[doc(hidden)]
 pub mod connection;
 mod error;
 mod handle_table;
 mod host;
+#[doc(hidden)]
+pub mod link;
 #[doc(hidden)]
 pub mod method;
 mod object;
@@ -53,6 +56,7 @@ mod returned;
 pub use args::positional;
 pub use builtins::{Dict, KeyError, List};
 pub use call::{ArgError, ArgReader, CallContext, FromArg, Produced, ToReply, raised};
+pub use callback::Callback;
 pub use error::{CallError, ConnectError, RemoteFailure};
 pub use handle_table::HandleTable;
 pub use host::{Host, HostConfig};

@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use rpc_core::protocol::{Member, MemberKind};
+use rpc_core::value::HOSTED_MARKER;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
+use serde::{Serialize, Serializer};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::call::{CallContext, Produced};
@@ -168,6 +170,26 @@ impl<T: RemoteMethods> Remote<T> {
     #[doc(hidden)]
     pub fn __cell(&self) -> &Arc<ObjectCell<T>> {
         &self.0
+    }
+}
+
+impl<T: RemoteMethods> Serialize for &Remote<T> {
+    /// Passed by reference as an argument of a call (`proxy.call("subscribe", (&listener,))`),
+    /// the object is exported to the peer, which receives a proxy to it; the peer's count of
+    /// it is released when the peer drops that proxy. Outside the arguments of a call it
+    /// refuses to serialize: it is not data.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match crate::proxy::export(Remote::clone(self).into_object()) {
+            Some(Ok(desc)) => serializer.serialize_newtype_struct(
+                HOSTED_MARKER,
+                &(desc.id.0, desc.type_name.as_str(), desc.doc.as_str()),
+            ),
+            Some(Err(e)) => Err(serde::ser::Error::custom(e.message)),
+            None => Err(serde::ser::Error::custom(format_args!(
+                "a Remote<{}> can only be sent as an argument of a call on a proxy",
+                T::TYPE_NAME
+            ))),
+        }
     }
 }
 

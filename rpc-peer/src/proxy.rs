@@ -1,6 +1,6 @@
 //! [`Proxy`]: a handle to an object that lives on the server.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -9,13 +9,14 @@ use std::time::Duration;
 use futures::FutureExt;
 use rpc_core::protocol::Member;
 use rpc_core::value::HANDLE_MARKER;
-use rpc_core::{Args, HandleId, Op, Reply, Value, from_value, to_value};
+use rpc_core::{Args, HandleDescriptor, HandleId, Op, Reply, Value, from_value, to_value};
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 
 use crate::args::positional;
 use crate::connection::{Answer, Connection};
 use crate::error::CallError;
+use crate::handle_table::HandleTable;
 use crate::release::HandleRef;
 use crate::returned::Returned;
 
@@ -50,19 +51,34 @@ pub struct Proxy {
 thread_local! {
     /// The connection whose request is being serialized on this thread (its address), or 0.
     static SENDING_ON: Cell<usize> = const { Cell::new(0) };
+    /// The export table of that connection: a [`Remote`](crate::Remote) serialized into the
+    /// request is exported there.
+    static EXPORTING: RefCell<Option<Arc<HandleTable>>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` (a conversion to [`Value`]) with `conn` as the connection proxies are being sent
-/// on, so a proxy of another connection refuses to serialize.
+/// on, so a proxy of another connection refuses to serialize and a `Remote` is exported to
+/// `conn`'s peer.
 pub fn sending_on<R>(conn: &Arc<Connection>, f: impl FnOnce() -> R) -> R {
-    struct Restore(usize);
+    struct Restore(usize, Option<Arc<HandleTable>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             SENDING_ON.with(|c| c.set(self.0));
+            let table = self.1.take();
+            EXPORTING.with(|e| *e.borrow_mut() = table);
         }
     }
-    let _restore = Restore(SENDING_ON.with(|c| c.replace(connection_key(conn))));
+    let table = EXPORTING.with(|e| e.borrow_mut().replace(Arc::clone(conn.exports())));
+    let _restore = Restore(SENDING_ON.with(|c| c.replace(connection_key(conn))), table);
     f()
+}
+
+/// Exports `object` to the peer of the connection a request is being serialized for, and
+/// describes it; `None` outside [`sending_on`].
+pub(crate) fn export(
+    object: Arc<dyn crate::Object>,
+) -> Option<Result<HandleDescriptor, rpc_core::RemoteError>> {
+    EXPORTING.with(|e| e.borrow().as_ref().map(|table| table.insert(object)))
 }
 
 fn connection_key(conn: &Arc<Connection>) -> usize {
@@ -342,7 +358,7 @@ impl Serialize for Proxy {
                 self.type_name(),
                 self.id(),
                 self.conn.peer(),
-                self.conn.info().session
+                self.conn.session()
             )));
         }
         serializer.serialize_newtype_struct(HANDLE_MARKER, &self.id().0)

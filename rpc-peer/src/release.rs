@@ -45,7 +45,9 @@ use std::mem;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use rpc_core::{HandleDescriptor, HandleId, Release};
+use rpc_core::{HandleDescriptor, HandleId, PeerMessage, Release};
+
+use crate::link::PeerLink;
 use tokio::sync::Notify;
 
 /// The most releases one request carries; more stay queued for the next request or the
@@ -70,12 +72,29 @@ pub(crate) struct ReleaseQueue {
     pending_len: AtomicUsize,
     /// Set by the background task while it holds `turn` with a batch taken.
     in_flight: AtomicBool,
+    /// On a server's end of a session: releases go straight to the client as one-way peer
+    /// messages (they need no answer, so no task and no batching turn).
+    direct: Option<Arc<PeerLink>>,
 }
 
 impl ReleaseQueue {
     /// A new, empty queue.
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(ReleaseQueue::default())
+    }
+
+    /// A queue whose releases are sent at once over `link`.
+    pub(crate) fn direct(link: Arc<PeerLink>) -> Arc<Self> {
+        Arc::new(ReleaseQueue {
+            direct: Some(link),
+            ..ReleaseQueue::default()
+        })
+    }
+
+    /// The live reference to handle `id`, if there is one, without counting a reception.
+    pub(crate) fn lookup(&self, id: HandleId) -> Option<Arc<HandleRef>> {
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        registry.get(&id).and_then(Weak::upgrade)
     }
 
     /// Accounts for one reception of the handle `desc` and returns the `HandleRef` to share:
@@ -164,6 +183,10 @@ impl ReleaseQueue {
     }
 
     fn push(&self, release: Release) {
+        if let Some(link) = &self.direct {
+            link.send(PeerMessage::Release(vec![release]));
+            return;
+        }
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             pending.push(release);

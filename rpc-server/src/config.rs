@@ -106,6 +106,14 @@ pub struct ServerConfig {
     /// CPU-heavy or blocking method should be marked `#[remote(blocking)]`, which runs it on
     /// the blocking pool.
     pub spawn_per_call: bool,
+    /// Calls from this server to one client's objects (callbacks) waiting for an answer at
+    /// once. Default 64; one more fails at once with `Overloaded`, so a client that never
+    /// answers holds at most this many of the server's calls.
+    pub max_callbacks_in_flight: usize,
+    /// How long a call to a client's object waits by default (a proxy's `with_timeout`
+    /// overrides it). Default 30 s: a client that does not answer costs its caller this
+    /// long, never more.
+    pub callback_timeout: Duration,
     /// The server name `hello` reports.
     pub name: String,
 }
@@ -132,6 +140,8 @@ impl Default for ServerConfig {
             stack_text: true,
             shutdown_grace: Duration::from_secs(10),
             spawn_per_call: false,
+            max_callbacks_in_flight: 64,
+            callback_timeout: Duration::from_secs(30),
             name: concat!("rpc-server ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -84,8 +84,9 @@ pub use config::ServerConfig;
 pub use rpc_core::{Args, ErrorKind, RemoteError, Value};
 pub use rpc_macros::remote;
 pub use rpc_peer::{
-    ArgError, ArgReader, CallContext, Dict, FromArg, KeyError, List, MemberInfo, Object, Produced,
-    Remote, RemoteFields, RemoteMethods, Started, ToReply, raised,
+    ArgError, ArgReader, CallContext, CallError, Callback, Dict, FromArg, KeyError, List,
+    MemberInfo, Object, Produced, Proxy, Remote, RemoteFields, RemoteMethods, Returned, Started,
+    ToReply, raised,
 };
 pub use server::{BuildError, RunningServer, Server, ServerBuilder};
 

@@ -18,8 +18,10 @@ use std::time::Duration;
 
 use futures::future::{AbortHandle, Abortable, Either};
 use futures::{FutureExt, StreamExt};
+use rpc_core::codec::{ClientFrame, ServerFrame};
 use rpc_core::protocol::ServerStats;
 use rpc_core::{Args, RemoteError, WireCodec, check_name};
+use rpc_peer::link::PeerMux;
 use rpc_peer::panic::install_hook;
 use rpc_peer::{CallContext, Object, Remote, RemoteMethods};
 use tarpc::serde_transport;
@@ -474,7 +476,7 @@ async fn serve_connection(
     let (stream, clock) = ClockedStream::new(stream);
     let stream = stream.with_frame_budget(Arc::clone(&shared.frame_budget));
     let reads = Arc::clone(&clock);
-    let session = Session::new(id, peer, Arc::clone(&shared));
+    let (session, queued) = Session::new(id, peer, Arc::clone(&shared));
     shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
     info!(session = id, %peer, "session opened");
     let config = &shared.config;
@@ -482,6 +484,9 @@ async fn serve_connection(
         .max_frame_length(config.max_frame_bytes)
         .new_framed(stream);
     let transport = serde_transport::new(framed, WireCodec::new(config.wire_limits()));
+    // The session's calls to the client's objects travel beside tarpc's replies.
+    let transport: PeerMux<_, ClientFrame<_>, ServerFrame<_>> =
+        PeerMux::new(transport, session.link(), queued);
     let requests = BaseChannel::new(tarpc::server::Config::default(), transport)
         // The session answers `Overloaded` past `max_calls_in_flight`; tarpc's own throttle is
         // only a backstop for requests arriving faster than those answers drain.

@@ -27,8 +27,12 @@ use tracing::{Level, debug, enabled, trace};
 
 use crate::budget::ByteBudget;
 use crate::server::{Root, ServerShared};
+use rpc_core::PeerMessage;
+use rpc_peer::connection::Connection;
+use rpc_peer::link::PeerLink;
 use rpc_peer::panic::catch_sync;
 use rpc_peer::{CallContext, HandleTable, Host, HostConfig};
+use tokio::sync::mpsc;
 
 /// An op's result inside the session; its error is boxed at the wire (`rpc_core::Response`).
 type Outcome = Result<Reply, RemoteError>;
@@ -50,6 +54,9 @@ pub(crate) struct SessionState {
     pending: Arc<ByteBudget>,
     /// The session's objects and the ops on them.
     host: Host,
+    /// The session's end of the connection for calls to objects the client exported: the
+    /// proxies methods receive for them call through it.
+    client: Arc<Connection>,
 }
 
 /// Counts `bytes` against a connection's allowance (`ServerConfig::max_pending_bytes`) until
@@ -178,12 +185,30 @@ impl Drop for InFlight<'_> {
 }
 
 impl Session {
-    pub(crate) fn new(id: u64, peer: SocketAddr, shared: Arc<ServerShared>) -> Self {
+    /// A session for the connection from `peer`, with the receiver of the peer messages it
+    /// will send (calls to the client's exports, releases of them), for the connection's
+    /// [`PeerMux`](rpc_peer::link::PeerMux).
+    pub(crate) fn new(
+        id: u64,
+        peer: SocketAddr,
+        shared: Arc<ServerShared>,
+    ) -> (Self, mpsc::UnboundedReceiver<PeerMessage>) {
+        let config = &shared.config;
         let table = Arc::new(HandleTable::new(
-            shared.config.max_handles_per_session,
+            config.max_handles_per_session,
             Arc::clone(&shared.counters.handles),
         ));
-        let cx = CallContext::new(id, table, shared.config.stack_text);
+        // The server takes the client's calls as tarpc requests, so its link has no host.
+        let (link, queued) =
+            PeerLink::new(Arc::clone(&table), None, config.max_callbacks_in_flight);
+        let client = Connection::peer_end(
+            link,
+            peer,
+            id,
+            config.callback_timeout,
+            config.wire_limits(),
+        );
+        let cx = CallContext::new(id, table, config.stack_text).with_peer(Arc::downgrade(&client));
         let host = Host::new(
             cx,
             HostConfig {
@@ -196,7 +221,7 @@ impl Session {
             },
         );
         let pending = ByteBudget::new(shared.config.max_pending_bytes);
-        Session(Arc::new(SessionState {
+        let session = Session(Arc::new(SessionState {
             id,
             shared,
             greeted: AtomicBool::new(false),
@@ -204,7 +229,14 @@ impl Session {
             requests: AtomicU64::new(0),
             pending,
             host,
-        }))
+            client,
+        }));
+        (session, queued)
+    }
+
+    /// The peer protocol of this session's connection.
+    pub(crate) fn link(&self) -> Arc<PeerLink> {
+        Arc::clone(self.0.client.link())
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -223,6 +255,9 @@ impl Session {
         // Releases apply whatever happens to the op (overload, shutdown): they only free
         // memory, and the client never sends them twice.
         let releases = s.host.apply_releases(std::mem::take(&mut request.releases));
+        // The client's objects in the arguments live while the call does (a method keeps
+        // them by keeping the proxy it receives).
+        let _imports = s.client.hold_imports(&request.op);
         let limit = s.shared.config.max_calls_in_flight;
         let Some(_slot) = Slot::take(&s.running, limit) else {
             // Nothing of the op was done.
