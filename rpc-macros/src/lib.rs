@@ -215,6 +215,35 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
     })
 }
 
+/// Whether a method hands out a stream: it returns `impl Stream<Item = X>` or
+/// `impl Iterator<Item = X>` (any path ending in those names); with `X` and whether the
+/// return is an iterator.
+fn stream_item(ty: &Type) -> Option<(&Type, bool)> {
+    let Type::ImplTrait(bounds) = ty else {
+        return None;
+    };
+    bounds.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let segment = bound.path.segments.last()?;
+        let iterator = match segment.ident.to_string().as_str() {
+            "Stream" => false,
+            "Iterator" => true,
+            _ => return None,
+        };
+        let PathArguments::AngleBracketed(args) = &segment.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|a| match a {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Item" => {
+                Some((&assoc.ty, iterator))
+            }
+            _ => None,
+        })
+    })
+}
+
 fn member_name(ident: &syn::Ident) -> String {
     ident.unraw().to_string()
 }
@@ -426,6 +455,18 @@ fn signature_text(name: &str, params: &[Param], output: &ReturnType) -> String {
 
 /// Converts the method's output `__out` into `Result<Produced, RemoteError>`.
 fn convert_output(output: &ReturnType, location: &TokenStream2) -> TokenStream2 {
+    if let ReturnType::Type(_, ty) = output {
+        if let Some((item, iterator)) = stream_item(ty) {
+            let fallible = result_ok_type(item).is_some();
+            let make = match (iterator, fallible) {
+                (false, false) => quote!(from_stream(__out)),
+                (true, false) => quote!(from_iter(__out)),
+                (false, true) => quote!(from_fallible_stream(__out, #location, &__cx)),
+                (true, true) => quote!(from_fallible_iter(__out, #location, &__cx)),
+            };
+            return quote! { ::core::result::Result::Ok(#PEER::__private::#make) };
+        }
+    }
     let returns_result = match output {
         ReturnType::Type(_, ty) => result_ok_type(ty).is_some(),
         ReturnType::Default => false,

@@ -19,6 +19,7 @@ use crate::error::CallError;
 use crate::handle_table::HandleTable;
 use crate::release::HandleRef;
 use crate::returned::Returned;
+use crate::stream::RemoteStream;
 
 /// A handle to an object that lives on the server: read and write its fields, call its
 /// methods, list its members, copy it by value.
@@ -314,6 +315,31 @@ impl Proxy {
                 std::any::type_name::<T>()
             ))
         })
+    }
+
+    /// RUN of a method that returns a stream: its items as an async `Stream`, each converted
+    /// into `T`, read in batches with a window of calls in flight (see [`RemoteStream`]).
+    /// Dropping the stream stops the producer.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call), and [`CallError::Unexpected`] when the method does not return
+    /// a stream. Each item is a `Result`: a failure of the producer (with the peer's stack
+    /// text) or of the conversion ends the stream.
+    pub async fn stream<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        args: impl Serialize,
+    ) -> Result<RemoteStream<T>, CallError> {
+        self.call(name, args).await?.into_proxy()?.into_stream()
+    }
+
+    /// Reads this proxy, a stream object (what a streaming method returned), as an async
+    /// `Stream` of `T`.
+    ///
+    /// # Errors
+    /// [`CallError::Unexpected`] when the object is not a stream.
+    pub fn into_stream<T: DeserializeOwned>(self) -> Result<RemoteStream<T>, CallError> {
+        RemoteStream::new(self)
     }
 
     /// Sends an op that answers data or an object.
