@@ -439,6 +439,7 @@ mod tests {
             id: 9,
             message: ObjectServiceRequest::Call {
                 request: Request {
+                    chain: 0,
                     releases: vec![],
                     op: Op::Ping,
                 },
@@ -492,6 +493,7 @@ mod tests {
                     id: 1,
                     message: ObjectServiceRequest::Call {
                         request: Request {
+                            chain: 0,
                             releases: vec![],
                             op: Op::Ping,
                         },

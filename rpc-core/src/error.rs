@@ -53,6 +53,9 @@ pub enum ErrorKind {
     OverRelease,
     /// The call ran out of time on the server and was stopped there.
     TimedOut,
+    /// The call came back, through a callback, to an object its own chain of calls holds
+    /// exclusively: waiting would wait on itself forever, so it is refused at once.
+    Reentrant,
 }
 
 impl ErrorKind {
@@ -79,6 +82,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol violation",
             ErrorKind::OverRelease => "over-release",
             ErrorKind::TimedOut => "timed out",
+            ErrorKind::Reentrant => "re-entrant call",
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::value::{Value, tolerate_too_deep};
 
 /// The protocol version spoken by this build. `hello` with any other version is refused with
 /// `VersionMismatch`: bincode is not self-describing, so peers must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One request: releases to apply first, then one operation.
 ///
@@ -35,6 +35,10 @@ pub struct Request {
     pub releases: Vec<Release>,
     /// The operation.
     pub op: Op,
+    /// The chain of calls this one belongs to, when it is made from inside a call the peer
+    /// made (a callback calling back); 0 starts a new chain. A call that comes back to an
+    /// object its chain holds exclusively is refused with `Reentrant` instead of waiting.
+    pub chain: u64,
 }
 
 /// [`Request`]'s derived wire form; its `Deserialize` adds the too-deep handling.
@@ -43,16 +47,25 @@ pub struct Request {
 struct RequestRepr {
     releases: Vec<Release>,
     op: Op,
+    chain: u64,
 }
 
 impl<'de> Deserialize<'de> for Request {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let (repr, too_deep) = tolerate_too_deep(|| RequestRepr::deserialize(deserializer));
-        let RequestRepr { releases, mut op } = repr?;
+        let RequestRepr {
+            releases,
+            mut op,
+            chain,
+        } = repr?;
         if let Some(message) = too_deep {
             op = Op::Rejected(Box::new(RemoteError::new(ErrorKind::TooDeep, message)));
         }
-        Ok(Request { releases, op })
+        Ok(Request {
+            releases,
+            op,
+            chain,
+        })
     }
 }
 
@@ -314,6 +327,7 @@ mod tests {
     fn a_too_deep_argument_rejects_the_op_not_the_frame() {
         let codec = WireCodec::default();
         let request = Request {
+            chain: 0,
             releases: vec![Release {
                 handle: HandleId(3),
                 count: 1,
@@ -333,6 +347,7 @@ mod tests {
         };
         assert_eq!(err.kind, ErrorKind::TooDeep);
         let fine = Request {
+            chain: 0,
             releases: vec![],
             op: Op::Set {
                 handle: HandleId(1),

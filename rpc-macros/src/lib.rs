@@ -636,7 +636,6 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         let count = params.len();
         let arg_idents: Vec<_> = params.iter().map(|p| p.ident.clone()).collect();
         let convert = convert_output(&method.sig.output, &location);
-        let lock = if mutable { quote!(write) } else { quote!(read) };
         let run = if options.blocking {
             let blocking = if mutable {
                 quote!(#PEER::__private::blocking_write)
@@ -655,9 +654,15 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             } else {
                 quote!(__object.#fn_ident(#(#arg_idents),*))
             };
+            let acquire = if mutable {
+                let hold = is_async;
+                quote!(__write(#type_name, #name, #hold))
+            } else {
+                quote!(__read(#type_name, #name))
+            };
             quote! {
                 #[allow(unused_mut)]
-                let mut __object = __this.__cell().__lock().#lock().await;
+                let mut __object = __this.__cell().#acquire.await?;
                 let __out = #call;
                 drop(__object);
                 #convert

@@ -168,6 +168,7 @@ impl Connection {
         let remaining = settings.connect_timeout.saturating_sub(started.elapsed());
         let ctx = request_context(Instant::now() + clamp_deadline(remaining));
         let hello = Request {
+            chain: 0,
             releases: Vec::new(),
             op: Op::Hello {
                 protocol: PROTOCOL_VERSION,
@@ -343,6 +344,8 @@ impl Connection {
         let op_name = op.name();
         let timeout = clamp_deadline(timeout.unwrap_or(self.default_timeout));
         let mut request = Request {
+            // A call made while serving the peer's call continues its chain.
+            chain: crate::chain::current(),
             releases: Vec::new(),
             op,
         };
@@ -616,6 +619,7 @@ async fn send_releases(stub: Stub, peer: SocketAddr, batch: Vec<Release>) {
     let count = batch.len();
     let ctx = request_context(Instant::now() + RELEASE_TIMEOUT);
     let request = Request {
+        chain: 0,
         releases: batch,
         op: Op::Release,
     };

@@ -311,7 +311,10 @@ pub(crate) async fn serve_peer_calls(
     loop {
         tokio::select! {
             call = calls.recv() => match call {
-                Some(call) => running.push(serve_one(&host, &link, call)),
+                Some(call) => {
+                    let chain = crate::chain::received(call.request.chain);
+                    running.push(crate::chain::scope(chain, serve_one(&host, &link, call)));
+                }
                 // The connection closed; what still runs has nobody to answer.
                 None => break,
             },

@@ -20,6 +20,7 @@
 //! - `handle_table.rs`: [`HandleTable`], one session's refcounted table of objects.
 //! - `host.rs`: [`Host`], the ops on a session's hosted objects (GET, SET, DEL, RUN, DIR, ALL),
 //!   the releases of them, error decoration.
+//! - [`chain`]: chains of calls across the wire, and the re-entrant call refused at once.
 //! - `method.rs`: bound methods (GET of a method name).
 //! - `builtins.rs`: the built-in [`Dict`] and [`List`].
 //! - [`panic`]: panic capture.
@@ -37,6 +38,7 @@ mod args;
 mod builtins;
 mod call;
 mod callback;
+pub mod chain;
 #[doc(hidden)]
 pub mod connection;
 mod error;

@@ -20,6 +20,7 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::BoxFuture;
 use rpc_core::protocol::{Member, MemberKind};
@@ -144,6 +145,7 @@ impl<T: RemoteMethods> Remote<T> {
     pub fn new(value: T) -> Self {
         Remote(Arc::new(ObjectCell {
             lock: RwLock::new(value),
+            holder: AtomicU64::new(0),
         }))
     }
 
@@ -197,6 +199,9 @@ impl<T: RemoteMethods> Serialize for &Remote<T> {
 #[doc(hidden)]
 pub struct ObjectCell<T> {
     pub(crate) lock: RwLock<T>,
+    /// The chain of the `async` `&mut self` call holding the lock across its awaits, or 0
+    /// (see `chain.rs`).
+    holder: AtomicU64,
 }
 
 impl<T> fmt::Debug for ObjectCell<T> {
@@ -209,6 +214,90 @@ impl<T> ObjectCell<T> {
     #[doc(hidden)]
     pub fn __lock(&self) -> &RwLock<T> {
         &self.lock
+    }
+
+    /// `Reentrant` if the lock is held by the current chain: waiting would never end.
+    fn check_chain(&self, type_name: &str, member: &str) -> Result<(), RemoteError> {
+        let chain = crate::chain::current();
+        if chain != 0 && self.holder.load(Ordering::Acquire) == chain {
+            return Err(crate::chain::reentrant(type_name, member, chain));
+        }
+        Ok(())
+    }
+
+    /// Shared access for `member`, refused at once if the current chain holds the object.
+    #[doc(hidden)]
+    pub async fn __read(
+        &self,
+        type_name: &str,
+        member: &str,
+    ) -> Result<RwLockReadGuard<'_, T>, RemoteError> {
+        if let Ok(guard) = self.lock.try_read() {
+            return Ok(guard);
+        }
+        self.check_chain(type_name, member)?;
+        Ok(self.lock.read().await)
+    }
+
+    /// Exclusive access for `member`, refused at once if the current chain holds the object.
+    /// With `hold` (an `async` method, which may call back while holding it), the object is
+    /// marked with the current chain until the guard is dropped.
+    #[doc(hidden)]
+    pub async fn __write(
+        &self,
+        type_name: &str,
+        member: &str,
+        hold: bool,
+    ) -> Result<Held<'_, T>, RemoteError> {
+        let guard = match self.lock.try_write() {
+            Ok(guard) => guard,
+            Err(_) => {
+                self.check_chain(type_name, member)?;
+                self.lock.write().await
+            }
+        };
+        let marked = hold.then(|| {
+            self.holder
+                .store(crate::chain::current(), Ordering::Release);
+            &self.holder
+        });
+        Ok(Held { guard, marked })
+    }
+}
+
+/// Exclusive access to a remote object, from [`ObjectCell::__write`].
+#[doc(hidden)]
+pub struct Held<'a, T> {
+    guard: RwLockWriteGuard<'a, T>,
+    marked: Option<&'a AtomicU64>,
+}
+
+impl<T> fmt::Debug for Held<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Held")
+            .field("marked", &self.marked.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for Held<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        if let Some(holder) = self.marked {
+            holder.store(0, Ordering::Release);
+        }
     }
 }
 
@@ -305,7 +394,7 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
 
     fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
         Box::pin(async move {
-            let this = self.lock.read().await;
+            let this = self.__read(T::TYPE_NAME, name).await?;
             this.get_field(name)
                 .unwrap_or_else(|| Err(no_such_member(T::TYPE_NAME, name, "member")))
         })
@@ -332,7 +421,7 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
                     format!("{}.{name} is a method; methods cannot be set", T::TYPE_NAME),
                 ));
             }
-            let mut this = self.lock.write().await;
+            let mut this = self.__write(T::TYPE_NAME, name, false).await?;
             this.set_field(name, value, cx)
                 .unwrap_or_else(|| Err(no_such_member(T::TYPE_NAME, name, "field")))
         })
@@ -349,14 +438,14 @@ impl<T: RemoteMethods> Object for ObjectCell<T> {
                     ),
                 ));
             }
-            let mut this = self.lock.write().await;
+            let mut this = self.__write(T::TYPE_NAME, name, false).await?;
             this.del_field(name)
                 .unwrap_or_else(|| Err(no_such_member(T::TYPE_NAME, name, "field")))
         })
     }
 
     fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>> {
-        Box::pin(async move { self.lock.read().await.all_fields() })
+        Box::pin(async move { self.__read(T::TYPE_NAME, "ALL").await?.all_fields() })
     }
 
     fn call(

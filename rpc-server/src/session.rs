@@ -414,7 +414,12 @@ impl Serve for Session {
         Respond {
             // A disabled span (no subscriber wants it) is not entered at every poll.
             span: (!span.is_disabled()).then_some(span),
-            work: self.handle(request),
+            // The call's chain is current while it runs, so calls it makes to the client's
+            // objects carry it, and a call of the chain that comes back is recognised.
+            work: rpc_peer::chain::scope(
+                rpc_peer::chain::received(request.chain),
+                self.handle(request),
+            ),
             deadline: ctx.deadline,
             session,
             timer: None,

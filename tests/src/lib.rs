@@ -113,6 +113,7 @@ impl RawClient {
         let bytes = Self::encode_request(
             id,
             Request {
+                chain: 0,
                 releases: vec![],
                 op,
             },

@@ -85,6 +85,12 @@ impl Room {
         relay.call_as("relay", (n,)).await
     }
 
+    /// As `relay_through`, but holding this room exclusively while the client relays back.
+    pub async fn relay_holding(&mut self, relay: Proxy, n: i64) -> Result<i64, CallError> {
+        self.said += 1;
+        relay.call_as("relay", (n,)).await
+    }
+
     /// What calling `heard("probe")` on each listener gives: `ok` or the error's text.
     pub async fn probe(&self) -> Vec<String> {
         let mut outcomes = Vec::new();
@@ -327,5 +333,27 @@ async fn a_client_that_left_answers_disconnected() {
     assert_eq!(outcomes, ["the connection to the server is closed"]);
     // The listener outlives its connection on the client; only the connection is gone.
     assert!(listener.read().await.count >= 1);
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_chain_that_comes_back_to_an_object_it_holds_is_refused_at_once() {
+    let server = start().await;
+    let client = Client::connect(server.local_addr()).await.expect("connect");
+    let room = client.open("room", ()).await.expect("open");
+    let relay = Remote::new(Relay { back: room.clone() });
+    // room.relay_holding (&mut self, holding the room) -> Relay.relay on the client ->
+    // room.double, which needs the room: it would wait for its own chain forever.
+    let err = bounded("the re-entrant chain", room.call_as::<i64>("relay_holding", (&relay, 1)))
+        .await
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("re-entrant call"), "{text}");
+    assert!(text.contains("Room.double was refused"), "{text}");
+    // The room is free again and works, and an unrelated call is not refused.
+    let out: i64 = room.call_as("relay_through", (&relay, 20)).await.expect("relay");
+    assert_eq!(out, 42);
+    let said: u64 = room.get_as("said").await.expect("get");
+    assert_eq!(said, 1);
     server.shutdown().await.expect("shutdown");
 }

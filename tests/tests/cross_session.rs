@@ -45,6 +45,7 @@ async fn release(raw: &mut RawClient, id: u64, releases: Vec<Release>) -> Respon
     let bytes = RawClient::encode_request(
         id,
         Request {
+            chain: 0,
             releases,
             op: Op::Release,
         },

@@ -106,6 +106,7 @@ fn encode_deep(id: u64, depth: usize, op: fn(Value) -> Op) -> Vec<u8> {
         .stack_size(512 << 20)
         .spawn(move || {
             let request = Request {
+                chain: 0,
                 releases: vec![],
                 op: op(nested(depth)),
             };

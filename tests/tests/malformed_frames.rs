@@ -70,6 +70,7 @@ fn ping_bytes(id: u64) -> Vec<u8> {
     RawClient::encode_request(
         id,
         Request {
+            chain: 0,
             releases: vec![],
             op: Op::Ping,
         },
@@ -154,6 +155,7 @@ async fn frame_limit_is_exact_and_one_more_byte_is_closed() {
             RawClient::encode_request(
                 2,
                 Request {
+                    chain: 0,
                     releases: vec![],
                     op: Op::Set {
                         handle: rpc_core::HandleId(1),
@@ -221,6 +223,7 @@ async fn truncated_frame_then_eof_closes_and_frees_the_session() {
     let hello = RawClient::encode_request(
         1,
         Request {
+            chain: 0,
             releases: vec![],
             op: Op::Hello {
                 protocol: PROTOCOL_VERSION,
@@ -272,6 +275,7 @@ async fn absurd_deadlines_do_not_kill_the_server() {
     let huge = RawClient::encode_request(
         2,
         Request {
+            chain: 0,
             releases: vec![],
             op: Op::Ping,
         },
@@ -289,6 +293,7 @@ async fn absurd_deadlines_do_not_kill_the_server() {
     let zero = RawClient::encode_request(
         3,
         Request {
+            chain: 0,
             releases: vec![],
             op: Op::Ping,
         },
@@ -390,6 +395,7 @@ async fn unknown_op_variant() {
     let stats = RawClient::encode_request(
         2,
         Request {
+            chain: 0,
             releases: vec![],
             op: Op::Stats,
         },
@@ -413,6 +419,7 @@ async fn hello_with_invalid_utf8_client_name() {
     let mut bytes = RawClient::encode_request(
         1,
         Request {
+            chain: 0,
             releases: vec![],
             op: Op::Hello {
                 protocol: PROTOCOL_VERSION,

@@ -36,6 +36,7 @@ async fn ten_thousand_pipelined_calls_run_at_most_the_limit() {
     let mut frames = Vec::new();
     for id in 0..CALLS {
         let request = rpc_core::Request {
+            chain: 0,
             releases: vec![],
             op: slow(counter, 1000),
         };

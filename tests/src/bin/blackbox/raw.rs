@@ -53,7 +53,15 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 
 /// The payload of request `id` carrying `op` and `releases`, with `deadline` on the wire.
 pub fn payload(id: u64, op: Op, releases: Vec<Release>, deadline: Duration) -> Vec<u8> {
-    RawClient::encode_request(id, Request { releases, op }, deadline)
+    RawClient::encode_request(
+        id,
+        Request {
+            chain: 0,
+            releases,
+            op,
+        },
+        deadline,
+    )
 }
 
 /// A framed request with the default deadline and no releases.
