@@ -27,12 +27,10 @@ use tracing::{Level, debug, enabled, trace};
 
 use crate::budget::ByteBudget;
 use crate::server::{Root, ServerShared};
-use rpc_core::PeerMessage;
 use rpc_peer::connection::Connection;
-use rpc_peer::link::PeerLink;
+use rpc_peer::link::{Outbox, PeerLink};
 use rpc_peer::panic::catch_sync;
 use rpc_peer::{CallContext, HandleTable, Host, HostConfig};
-use tokio::sync::mpsc;
 
 /// An op's result inside the session; its error is boxed at the wire (`rpc_core::Response`).
 type Outcome = Result<Reply, RemoteError>;
@@ -185,14 +183,10 @@ impl Drop for InFlight<'_> {
 }
 
 impl Session {
-    /// A session for the connection from `peer`, with the receiver of the peer messages it
+    /// A session for the connection from `peer`, with the queue of the peer messages it
     /// will send (calls to the client's exports, releases of them), for the connection's
     /// [`PeerMux`](rpc_peer::link::PeerMux).
-    pub(crate) fn new(
-        id: u64,
-        peer: SocketAddr,
-        shared: Arc<ServerShared>,
-    ) -> (Self, mpsc::UnboundedReceiver<PeerMessage>) {
+    pub(crate) fn new(id: u64, peer: SocketAddr, shared: Arc<ServerShared>) -> (Self, Arc<Outbox>) {
         let config = &shared.config;
         let table = Arc::new(HandleTable::new(
             config.max_handles_per_session,

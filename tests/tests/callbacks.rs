@@ -344,14 +344,20 @@ async fn a_chain_that_comes_back_to_an_object_it_holds_is_refused_at_once() {
     let relay = Remote::new(Relay { back: room.clone() });
     // room.relay_holding (&mut self, holding the room) -> Relay.relay on the client ->
     // room.double, which needs the room: it would wait for its own chain forever.
-    let err = bounded("the re-entrant chain", room.call_as::<i64>("relay_holding", (&relay, 1)))
-        .await
-        .expect_err("refused");
+    let err = bounded(
+        "the re-entrant chain",
+        room.call_as::<i64>("relay_holding", (&relay, 1)),
+    )
+    .await
+    .expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("re-entrant call"), "{text}");
     assert!(text.contains("Room.double was refused"), "{text}");
     // The room is free again and works, and an unrelated call is not refused.
-    let out: i64 = room.call_as("relay_through", (&relay, 20)).await.expect("relay");
+    let out: i64 = room
+        .call_as("relay_through", (&relay, 20))
+        .await
+        .expect("relay");
     assert_eq!(out, 42);
     let said: u64 = room.get_as("said").await.expect("get");
     assert_eq!(said, 1);
