@@ -79,9 +79,12 @@ impl Host {
         self.config.session
     }
 
-    /// Runs GET, SET, DEL, RUN, DIR or ALL; any other op is a protocol error (the end that
-    /// owns the session answers those itself).
-    pub async fn run(&self, op: &mut Op) -> Result<Reply, RemoteError> {
+    /// Runs GET, SET, DEL, RUN, DIR or ALL as part of call chain `chain`; any other op is a
+    /// protocol error (the end that owns the session answers those itself).
+    ///
+    /// The chain is made current only for a method that waits (`Started::Pending`): one that
+    /// ran at once cannot have called back, and the common call pays for no scope.
+    pub async fn run(&self, op: &mut Op, chain: u64) -> Result<Reply, RemoteError> {
         let table = self.cx.table();
         match op {
             Op::Get { handle, name } => {
@@ -95,7 +98,10 @@ impl Host {
                 // A free lock: read at once, under the same panic capture as user code.
                 let produced = match catch_sync(|| object.try_get(name)) {
                     Ok(Some(result)) => result?,
-                    Ok(None) => self.guarded(object.get(name)).await?,
+                    Ok(None) => {
+                        self.guarded(crate::chain::scope(chain, object.get(name)))
+                            .await?
+                    }
                     Err(report) => return Err(self.panicked(report)),
                 };
                 self.reply(produced)
@@ -108,15 +114,19 @@ impl Host {
                 let name = name.as_str();
                 check_name(name)?;
                 let object = table.get(*handle)?;
-                self.guarded(object.set(name, std::mem::take(value), &self.cx))
-                    .await?;
+                self.guarded(crate::chain::scope(
+                    chain,
+                    object.set(name, std::mem::take(value), &self.cx),
+                ))
+                .await?;
                 Ok(Reply::Done)
             }
             Op::Del { handle, name } => {
                 let name = name.as_str();
                 check_name(name)?;
                 let object = table.get(*handle)?;
-                self.guarded(object.del(name)).await?;
+                self.guarded(crate::chain::scope(chain, object.del(name)))
+                    .await?;
                 Ok(Reply::Done)
             }
             Op::Run { handle, name, args } => {
@@ -132,14 +142,19 @@ impl Host {
                 };
                 let produced = match started {
                     Started::Done(result) => result?,
-                    Started::Pending(work) => self.guarded(work).await?,
+                    Started::Pending(work) => {
+                        self.guarded(crate::chain::scope(chain, work)).await?
+                    }
                 };
                 self.reply(produced)
             }
             Op::Dir { handle } => Ok(Reply::Members(table.get(*handle)?.members())),
             Op::All { handle } => {
                 let object = table.get(*handle)?;
-                Ok(Reply::Value(self.guarded(object.all()).await?))
+                Ok(Reply::Value(
+                    self.guarded(crate::chain::scope(chain, object.all()))
+                        .await?,
+                ))
             }
             other => Err(RemoteError::new(
                 ErrorKind::Protocol,
@@ -336,7 +351,8 @@ async fn serve_one(host: &Host, link: &PeerLink, call: IncomingCall) {
         tracing::debug!(error = %e, "a peer call carried a refused release");
     }
     let budget = work_budget(timeout);
-    let mut result = match tokio::time::timeout(budget, host.run(&mut request.op)).await {
+    let chain = crate::chain::current();
+    let mut result = match tokio::time::timeout(budget, host.run(&mut request.op, chain)).await {
         Ok(result) => result,
         Err(_) => Err(RemoteError::new(
             ErrorKind::TimedOut,

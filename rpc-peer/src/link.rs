@@ -77,6 +77,10 @@ pub struct Outbox {
     /// Set while `messages` is not empty.
     waiting: AtomicBool,
     writer: AtomicWaker,
+    /// Set while `writer` holds a waker no push has used yet: the writer (one task for the
+    /// transport's whole life, tarpc's dispatch or the connection's task) need not register
+    /// again at every flush.
+    armed: AtomicBool,
     /// Set when the connection is gone: nothing more is queued.
     closed: AtomicBool,
 }
@@ -91,13 +95,19 @@ impl Outbox {
             .unwrap_or_else(PoisonError::into_inner)
             .push_back(message);
         self.waiting.store(true, Ordering::Release);
+        // The wake takes the waker: the writer registers again when it next finds nothing.
+        self.armed.store(false, Ordering::Release);
         self.writer.wake();
     }
 
     /// The next message, or `None` with the writer registered to be woken by the next push.
     fn poll_pop(&self, cx: &mut Context<'_>) -> Option<PeerMessage> {
         if !self.waiting.load(Ordering::Acquire) {
+            if self.armed.load(Ordering::Acquire) {
+                return None;
+            }
             self.writer.register(cx.waker());
+            self.armed.store(true, Ordering::Release);
             // A push between the load and the registration would be missed without this.
             if !self.waiting.load(Ordering::Acquire) {
                 return None;

@@ -280,7 +280,10 @@ impl Session {
             Err(_) => 0,
         };
         trace!(session = s.id, ?request, "request");
-        let mut result = self.dispatch(&mut request.op, releases.map(|_| ())).await;
+        let chain = rpc_peer::chain::received(request.chain);
+        let mut result = self
+            .dispatch(&mut request.op, releases.map(|_| ()), chain)
+            .await;
         let mut reply_charge = None;
         if let Ok(reply) = &result {
             // A large reply counts until it is written to the connection's buffer.
@@ -311,8 +314,14 @@ impl Session {
         (result, reply_charge)
     }
 
-    /// Runs one op; `releases` is the outcome of the request's releases, answered by BYE.
-    async fn dispatch(&self, op: &mut Op, releases: Result<(), Box<RemoteError>>) -> Outcome {
+    /// Runs one op of call chain `chain`; `releases` is the outcome of the request's
+    /// releases, answered by BYE.
+    async fn dispatch(
+        &self,
+        op: &mut Op,
+        releases: Result<(), Box<RemoteError>>,
+        chain: u64,
+    ) -> Outcome {
         let s = &self.0;
         if s.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(RemoteError::new(
@@ -379,7 +388,7 @@ impl Session {
             Op::Ping => Ok(Reply::Done),
             Op::Rejected(error) => Err((**error).clone()),
             Op::Stats => Ok(Reply::Stats(s.shared.stats())),
-            op => s.host.run(op).await,
+            op => s.host.run(op, chain).await,
         }
     }
 }
@@ -408,12 +417,7 @@ impl Serve for Session {
         Respond {
             // A disabled span (no subscriber wants it) is not entered at every poll.
             span: (!span.is_disabled()).then_some(span),
-            // The call's chain is current while it runs, so calls it makes to the client's
-            // objects carry it, and a call of the chain that comes back is recognised.
-            work: rpc_peer::chain::scope(
-                rpc_peer::chain::received(request.chain),
-                self.handle(request),
-            ),
+            work: self.handle(request),
             deadline: ctx.deadline,
             session,
             timer: None,
