@@ -10,8 +10,6 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use rpc_core::protocol::Member;
 use rpc_core::value::HOSTED_MARKER;
 use rpc_core::{Args, ErrorKind, RemoteError, Value, from_value, to_value};
 use serde::de::DeserializeOwned;
@@ -106,40 +104,6 @@ impl Object for FnObject {
 
     fn doc(&self) -> &'static str {
         "A closure of the peer; call it with invoke."
-    }
-
-    fn members(&self) -> Vec<Member> {
-        Vec::new()
-    }
-
-    fn has_method(&self, _name: &str) -> bool {
-        false
-    }
-
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
-        Box::pin(async move { Err(no_such_member("callback", name, "member")) })
-    }
-
-    fn set<'a>(
-        &'a self,
-        name: &'a str,
-        _value: Value,
-        _cx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(no_such_member("callback", name, "field")) })
-    }
-
-    fn del<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(no_such_member("callback", name, "field")) })
-    }
-
-    fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>> {
-        Box::pin(async move {
-            Err(RemoteError::new(
-                ErrorKind::NotCopyable,
-                "a callback has no data to copy",
-            ))
-        })
     }
 
     fn call(

@@ -5,10 +5,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use rpc_core::protocol::Member;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 
-use crate::call::{CallContext, Produced};
+use crate::call::CallContext;
 use crate::object::{Object, Started, no_such_member};
 
 /// A method of an object, bound to it.
@@ -40,31 +39,6 @@ impl Object for BoundMethod {
 
     fn doc(&self) -> &'static str {
         ""
-    }
-
-    fn members(&self) -> Vec<Member> {
-        Vec::new()
-    }
-
-    fn has_method(&self, _name: &str) -> bool {
-        false
-    }
-
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
-        Box::pin(async move { Err(no_such_member("method", name, "member")) })
-    }
-
-    fn set<'a>(
-        &'a self,
-        name: &'a str,
-        _value: Value,
-        _cx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(no_such_member("method", name, "field")) })
-    }
-
-    fn del<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(no_such_member("method", name, "field")) })
     }
 
     fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>> {

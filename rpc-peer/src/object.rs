@@ -307,29 +307,52 @@ pub trait Object: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     /// The type's doc.
     fn doc(&self) -> &'static str;
-    /// DIR.
-    fn members(&self) -> Vec<Member>;
-    /// Whether `name` is a method (GET then yields a callable).
-    fn has_method(&self, name: &str) -> bool;
-    /// GET of a field.
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>>;
+    /// DIR (default: no members).
+    fn members(&self) -> Vec<Member> {
+        Vec::new()
+    }
+    /// Whether `name` is a method (GET then yields a callable; default: none is).
+    fn has_method(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+    /// GET of a field (default: no fields).
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
+        let type_name = self.type_name();
+        Box::pin(async move { Err(no_such_member(type_name, name, "member")) })
+    }
     /// GET of a field without waiting: `None` when the object's lock is not free at once (then
     /// [`get`](Self::get) waits for it). The default always defers to `get`.
     fn try_get(&self, name: &str) -> Option<Result<Produced, RemoteError>> {
         let _ = name;
         None
     }
-    /// SET of a field.
+    /// SET of a field (default: no fields).
     fn set<'a>(
         &'a self,
         name: &'a str,
         value: Value,
         cx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<(), RemoteError>>;
-    /// DEL of a field.
-    fn del<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RemoteError>>;
-    /// ALL.
-    fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>>;
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        let _ = (value, cx);
+        let type_name = self.type_name();
+        Box::pin(async move { Err(no_such_member(type_name, name, "field")) })
+    }
+    /// DEL of a field (default: no fields).
+    fn del<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RemoteError>> {
+        let type_name = self.type_name();
+        Box::pin(async move { Err(no_such_member(type_name, name, "field")) })
+    }
+    /// ALL (default: `NotCopyable`).
+    fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>> {
+        let type_name = self.type_name();
+        Box::pin(async move {
+            Err(RemoteError::new(
+                ErrorKind::NotCopyable,
+                format!("a {type_name} has no by-value form"),
+            ))
+        })
+    }
     /// RUN of method `name`, or of the object itself when `name` is `None`.
     fn call(
         self: Arc<Self>,

@@ -256,32 +256,6 @@ impl Object for StreamObject {
         name == NEXT_BATCH
     }
 
-    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Produced, RemoteError>> {
-        Box::pin(async move { Err(no_such_member(STREAM_TYPE, name, "field")) })
-    }
-
-    fn set<'a>(
-        &'a self,
-        name: &'a str,
-        _value: Value,
-        _cx: &'a CallContext,
-    ) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(no_such_member(STREAM_TYPE, name, "field")) })
-    }
-
-    fn del<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(no_such_member(STREAM_TYPE, name, "field")) })
-    }
-
-    fn all(&self) -> BoxFuture<'_, Result<Value, RemoteError>> {
-        Box::pin(async move {
-            Err(RemoteError::new(
-                ErrorKind::NotCopyable,
-                "a stream has no copy; read its items",
-            ))
-        })
-    }
-
     fn call(
         self: Arc<Self>,
         name: Option<&str>,

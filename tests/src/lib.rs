@@ -261,3 +261,16 @@ pub fn lcg_bytes(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Awaits `f`, failing the test (naming `what`) if it takes longer than `limit`: how tests
+/// bound every wait instead of hanging.
+pub async fn bounded<T>(
+    what: &str,
+    limit: std::time::Duration,
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    match tokio::time::timeout(limit, f).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}

@@ -17,11 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 const STEP: Duration = Duration::from_secs(20);
 
+/// Awaits `f` for at most [`STEP`].
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(STEP, f).await {
-        Ok(out) => out,
-        Err(_) => panic!("{what} did not finish within {STEP:?}"),
-    }
+    rpc_tests::bounded(what, STEP, f).await
 }
 
 /// The server's object: calls what it is given.
