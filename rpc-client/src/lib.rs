@@ -28,6 +28,15 @@
 //! # }
 //! ```
 //!
+//! # Objects of the client's own, callbacks and streams
+//!
+//! `#[remote]` works here too: pass `&Remote::new(obj)` (or a [`Callback`] closure) in a call's
+//! arguments, and the server's method receives a [`Proxy`] to it and calls it over this
+//! connection, while this client keeps waiting for its own call; nothing else of the client is
+//! reachable. A method returning `impl Stream` or `impl Iterator` is read with
+//! [`Proxy::stream`], an async `Stream` with memory bounded by a window of batch calls.
+//! [`Client::exports_held`] tells how many of this client's objects the server holds.
+//!
 //! # Positional arguments
 //!
 //! `open`, `call` and `invoke` take their positional arguments as one `Serialize` value:

@@ -49,6 +49,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A method may take a [`Proxy`] parameter: the client passed an object of its own (a
+//! `#[remote]` type or a [`Callback`]), and the method calls it with the same ops a client
+//! uses, over the client's connection ([`ServerConfig::callback_timeout`],
+//! [`ServerConfig::max_callbacks_in_flight`]). A method returning `impl Stream` or
+//! `impl Iterator` hands the client a stream it reads as it arrives.
+//!
 //! # Layout
 //!
 //! A request flows top to bottom:
