@@ -142,6 +142,12 @@ impl Counter {
         (0..n).sum()
     }
 
+    /// The values from the current one down to zero, as a stream read while it arrives.
+    pub fn countdown(&self) -> impl Iterator<Item = i64> + Send + 'static {
+        let from = self.value.max(0);
+        (0..=from).rev()
+    }
+
     /// Items of a small summary, as a list of (name, value) tuples.
     pub fn summary(&self) -> Vec<(String, i64)> {
         vec![

@@ -5,7 +5,8 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rpc_client::{CallError, Client, ConnectError, Proxy};
+use futures::StreamExt;
+use rpc_client::{CallError, Client, ConnectError, Proxy, Value};
 use rpc_core::Args;
 
 use crate::args::{Command, Target};
@@ -106,7 +107,19 @@ pub async fn run(
                 positional: args.clone(),
                 named: named.clone(),
             };
-            Some(output::returned(&root.call_with(method, args).await?, json))
+            let returned = root.call_with(method, args).await?;
+            match returned.as_proxy() {
+                // A stream: its items, one line each, as they arrive.
+                Some(proxy) if proxy.type_name() == rpc_client::STREAM_TYPE => {
+                    let mut items = proxy.clone().into_stream::<Value>()?;
+                    drop(returned);
+                    while let Some(item) = items.next().await {
+                        output::print(&output::returned(&item?.into(), json));
+                    }
+                    None
+                }
+                _ => Some(output::returned(&returned, json)),
+            }
         }
         Command::All { .. } => Some(output::returned(&root.all().await?.into(), json)),
         Command::Shell { .. } => unreachable!("the shell is not a one-shot command"),

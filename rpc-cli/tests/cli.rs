@@ -214,6 +214,28 @@ fn get_set_del_and_all() {
 }
 
 #[test]
+fn a_stream_prints_one_item_per_line() {
+    let server = TestServer::start();
+    let addr = server.addr();
+    assert_eq!(
+        ok(&["call", &addr, "counter", "countdown", "--open", "[3]"]),
+        "3\n2\n1\n0\n"
+    );
+    assert_eq!(
+        ok(&[
+            "call",
+            &addr,
+            "counter",
+            "countdown",
+            "--open",
+            "[1]",
+            "--json"
+        ]),
+        "1\n0\n"
+    );
+}
+
+#[test]
 fn call_with_positional_named_and_open_arguments() {
     let server = TestServer::start();
     let addr = server.addr();

@@ -77,7 +77,10 @@ pub use client::{
 pub use rpc_core::protocol::{Member, MemberKind, ServerInfo, ServerStats};
 pub use rpc_core::{Args, ErrorKind, HandleId, RemoteError, Value};
 pub use rpc_macros::{interface, remote};
-pub use rpc_peer::{CallError, Callback, ConnectError, Proxy, RemoteFailure, Returned};
+pub use rpc_peer::stream::STREAM_TYPE;
+pub use rpc_peer::{
+    CallError, Callback, ConnectError, Proxy, RemoteFailure, RemoteStream, Returned,
+};
 pub use rpc_peer::{Remote, RemoteFields, RemoteMethods};
 pub use typed::TypedProxy;
 

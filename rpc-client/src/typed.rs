@@ -95,6 +95,9 @@ pub enum TypeSpec {
     /// A remote object of the named server type, passed or returned as a handle (the server
     /// writes `Remote<Name>`).
     Object(&'static str),
+    /// A stream of items of this type text, returned by a method the server writes as
+    /// `impl Stream<Item = T>` or `impl Iterator<Item = T>`.
+    Stream(&'static str),
 }
 
 impl fmt::Display for TypeSpec {
@@ -102,6 +105,7 @@ impl fmt::Display for TypeSpec {
         match self {
             TypeSpec::Data(text) => f.write_str(text),
             TypeSpec::Object(name) => write!(f, "Remote<{name}>"),
+            TypeSpec::Stream(item) => write!(f, "impl Stream<Item = {item}>"),
         }
     }
 }
@@ -233,7 +237,7 @@ fn field_problem(
     writable: bool,
 ) -> Option<String> {
     let expected_kind = match ty {
-        TypeSpec::Data(_) => MemberKind::Field,
+        TypeSpec::Data(_) | TypeSpec::Stream(_) => MemberKind::Field,
         TypeSpec::Object(_) => MemberKind::Object,
     };
     if member.kind != expected_kind {
@@ -318,7 +322,31 @@ fn returns_match(found: &str, declared: &TypeSpec) -> bool {
                 .and_then(|s| s.strip_suffix('>'))
                 == Some(name)
         }
+        TypeSpec::Stream(item) => stream_item(found).is_some_and(|found| {
+            let declared = strip_paths(item);
+            found == declared || result_ok(found) == Some(declared.as_str())
+        }),
     }
+}
+
+/// For `impl Stream<Item = T> + ..` or `impl Iterator<Item = T> + ..` (path-stripped), the
+/// text of `T`.
+fn stream_item(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("impl ")?;
+    let rest = rest
+        .strip_prefix("Stream<Item = ")
+        .or_else(|| rest.strip_prefix("Iterator<Item = "))?;
+    let mut depth = 0usize;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            '>' if depth == 0 => return Some(&rest[..i]),
+            '>' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// For `Result<T, E>` or `io::Result<T>` (already path-stripped, so `Result<T>`) or an alias

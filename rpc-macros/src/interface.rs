@@ -531,6 +531,18 @@ impl Interface {
                 quote!(::rpc_client::typed::TypeSpec::Data("()")),
                 quote!(__returned.typed::<()>()),
             ),
+            ReturnType::Type(_, ty) if crate::stream_item(ty).is_some() => {
+                // `impl Stream<Item = T>` (or `impl Iterator<..>`): a typed stream of `T`.
+                let (item, _) = crate::stream_item(ty)
+                    .ok_or_else(|| Error::new_spanned(ty, "a stream result names its item type"))?;
+                self.check_data(item)?;
+                let item_text = type_text(item);
+                (
+                    quote!(::rpc_client::RemoteStream<#item>),
+                    quote!(::rpc_client::typed::TypeSpec::Stream(#item_text)),
+                    quote!(__returned.into_proxy()?.into_stream::<#item>()),
+                )
+            }
             ReturnType::Type(_, ty) => {
                 let kind = self.value_kind(ty, "result")?;
                 let spec = kind.spec();

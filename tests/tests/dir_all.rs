@@ -26,6 +26,7 @@ async fn dir_lists_public_fields_and_methods_with_docs() {
             "add_parsed",
             "explode",
             "crunch",
+            "countdown",
             "summary"
         ]
     );

@@ -321,3 +321,25 @@ async fn every_call_is_one_round_trip() {
     assert_eq!(trips, 1, "checked() is one DIR");
     drop(checked);
 }
+
+#[tokio::test]
+async fn a_stream_result_is_a_typed_stream() {
+    use futures::StreamExt;
+    let (server, client) = connect().await;
+    let counter = CounterProxy::open(&client, "counter", (3,))
+        .await
+        .expect("open")
+        .checked()
+        .await
+        .expect("the declaration, countdown included, matches the server");
+    let values: Vec<i64> = counter
+        .countdown()
+        .await
+        .expect("a stream")
+        .map(|v| v.expect("an i64"))
+        .collect()
+        .await;
+    assert_eq!(values, [3, 2, 1, 0]);
+    drop((counter, client));
+    server.shutdown().await.expect("shutdown");
+}

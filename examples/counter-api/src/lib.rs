@@ -72,6 +72,9 @@ pub trait Counter {
     /// Sums 0..n on the server's blocking pool.
     fn crunch(&self, n: u64) -> u64;
 
+    /// The values from the current one down to zero, as a stream.
+    fn countdown(&self) -> impl Stream<Item = i64>;
+
     /// Items of a small summary, as a list of (name, value) pairs.
     fn summary(&self) -> Vec<(String, i64)>;
 }
