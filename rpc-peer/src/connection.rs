@@ -83,6 +83,14 @@ pub struct Settings {
     pub stack_text: bool,
 }
 
+/// The peer's objects an incoming request names, kept alive while it lives
+/// ([`Connection::hold_imports`]).
+#[derive(Debug)]
+pub struct HeldImports {
+    // Kept for their drop, which releases what the request's work did not keep.
+    _held: Vec<Arc<HandleRef>>,
+}
+
 /// One session with a server, shared by every `rpc_client::Client` clone and
 /// [`Proxy`](crate::Proxy) of it. Dropping the last one closes the release queue; the
 /// background task flushes and ends, and tarpc closes the socket once nothing uses it.
@@ -323,10 +331,10 @@ impl Connection {
     /// Accounts for one reception of each of the peer's objects in `op`'s arguments; the
     /// references live while the returned list does (the call that carries them), so an
     /// object a method did not keep is released when the call ends.
-    pub fn hold_imports(&self, op: &Op) -> Vec<Arc<HandleRef>> {
+    pub fn hold_imports(&self, op: &Op) -> HeldImports {
         let mut held = Vec::new();
         for_each_hosted(op, |desc| held.push(self.releases.receive(desc.clone())));
-        held
+        HeldImports { _held: held }
     }
 
     /// The server's address.

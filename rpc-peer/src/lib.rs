@@ -63,7 +63,7 @@ pub use call::{ArgError, ArgReader, CallContext, FromArg, Produced, ToReply, rai
 pub use callback::Callback;
 pub use error::{CallError, ConnectError, RemoteFailure};
 pub use handle_table::HandleTable;
-pub use host::{Host, HostConfig};
+pub use host::{Host, HostConfig, Step, Waiting};
 pub use object::{MemberInfo, Object, Remote, RemoteFields, RemoteMethods, Started};
 pub use proxy::{Proxy, sending_on};
 pub use returned::Returned;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use rpc_core::limits::{PENDING_BYTES_FROM, work_budget};
@@ -27,10 +27,10 @@ use tracing::{Level, debug, enabled, trace};
 
 use crate::budget::ByteBudget;
 use crate::server::{Root, ServerShared};
-use rpc_peer::connection::Connection;
+use rpc_peer::connection::{Connection, HeldImports};
 use rpc_peer::link::{Outbox, PeerLink};
 use rpc_peer::panic::catch_sync;
-use rpc_peer::{CallContext, HandleTable, Host, HostConfig};
+use rpc_peer::{CallContext, HandleTable, Host, HostConfig, Step};
 
 /// An op's result inside the session; its error is boxed at the wire (`rpc_core::Response`).
 type Outcome = Result<Reply, RemoteError>;
@@ -104,6 +104,16 @@ pub(crate) struct Outgoing {
     _charge: Option<Charge>,
 }
 
+impl Outgoing {
+    /// The answer to a request refused before its op ran.
+    fn refused(error: RemoteError) -> Outgoing {
+        Outgoing {
+            response: Err(Box::new(error)),
+            _charge: None,
+        }
+    }
+}
+
 impl Serialize for Outgoing {
     /// The same bytes as `ObjectServiceResponse::Call(response)`, which clients decode.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -133,53 +143,69 @@ fn arguments_size(op: &Op) -> usize {
     }
 }
 
-/// Holds one of the connection's call slots.
-struct Slot<'a>(&'a AtomicUsize);
+/// A call admitted to run: while it lives it holds one of its connection's call slots,
+/// counts as in flight, keeps alive the client's objects its arguments name (a method keeps
+/// one longer by keeping the proxy it receives), and holds the memory charge of its large
+/// arguments.
+///
+/// One guard rather than one per concern: a call that waits keeps it in its future, which
+/// is the state its runtime moves, and each guard borrowing the session would need a
+/// session of its own there.
+struct Admitted {
+    session: Session,
+    _imports: HeldImports,
+    arguments: Option<Charge>,
+}
 
-impl<'a> Slot<'a> {
-    /// Takes a slot, or `None` when `limit` calls are running.
-    fn take(running: &'a AtomicUsize, limit: usize) -> Option<Self> {
-        let before = running.fetch_add(1, Ordering::AcqRel);
-        if before >= limit {
-            running.fetch_sub(1, Ordering::AcqRel);
-            return None;
+impl Admitted {
+    /// Takes a call slot of `session`, or gives back an `Overloaded` error when
+    /// `max_calls_in_flight` calls are running.
+    fn enter(session: Session, imports: HeldImports) -> Result<Self, RemoteError> {
+        let s = &session.0;
+        let limit = s.shared.config.max_calls_in_flight;
+        if s.running.fetch_add(1, Ordering::AcqRel) >= limit {
+            s.running.fetch_sub(1, Ordering::AcqRel);
+            let mut e = RemoteError::new(
+                ErrorKind::Overloaded,
+                format!("this connection already has {limit} calls running; retry later"),
+            );
+            e.session = Some(s.id);
+            return Err(e);
         }
-        Some(Slot(running))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Counts a call as in flight for as long as it lives.
-struct InFlight<'a>(&'a ServerShared);
-
-impl<'a> InFlight<'a> {
-    fn enter(shared: &'a ServerShared) -> Self {
-        shared
+        s.shared
             .counters
             .calls_in_flight
             .fetch_add(1, Ordering::Relaxed);
-        InFlight(shared)
+        Ok(Admitted {
+            session,
+            _imports: imports,
+            arguments: None,
+        })
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for Admitted {
     fn drop(&mut self) {
-        let counters = &self.0.counters;
+        let s = &self.session.0;
+        s.running.fetch_sub(1, Ordering::AcqRel);
+        let counters = &s.shared.counters;
         counters.calls_total.fetch_add(1, Ordering::Relaxed);
         // Only a shutdown waits for the count to reach zero. It sets `shutting_down` before it
         // reads the count, and this reads the flag after writing the count (all `SeqCst`), so
         // one of the two sees the other: no wake-up is missed, and none is paid for otherwise.
         if counters.calls_in_flight.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.0.shutting_down.load(Ordering::SeqCst)
+            && s.shared.shutting_down.load(Ordering::SeqCst)
         {
-            self.0.idle.notify_waiters();
+            s.shared.idle.notify_waiters();
         }
     }
+}
+
+/// What a request's log line says beside its outcome, read before the op ran.
+struct Noted {
+    /// The clock at the start, read only for the `call` log line.
+    started: Option<Instant>,
+    released: usize,
 }
 
 impl Session {
@@ -244,46 +270,62 @@ impl Session {
         held
     }
 
-    async fn handle(self, mut request: Request) -> (Outcome, Option<Charge>) {
+    /// Does all of a request that needs no waiting, which is the whole of most calls; a
+    /// call that must wait (a method that awaits, a contended lock) comes back as the future
+    /// that completes it.
+    ///
+    /// This is the measured fast path of the server (`scripts/callgrind.sh`): a call
+    /// answered here leaves tarpc a response of a few words to hold, where an `async` handler
+    /// is a future of several hundred bytes that tarpc's adaptors copy at every hop.
+    fn start(self, mut request: Request) -> Result<Outgoing, Rest> {
         let s = &self.0;
         // Releases apply whatever happens to the op (overload, shutdown): they only free
         // memory, and the client never sends them twice.
         let releases = s.host.apply_releases(std::mem::take(&mut request.releases));
-        // The client's objects in the arguments live while the call does (a method keeps
-        // them by keeping the proxy it receives).
-        let _imports = s.client.hold_imports(&request.op);
-        let limit = s.shared.config.max_calls_in_flight;
-        let Some(_slot) = Slot::take(&s.running, limit) else {
-            // Nothing of the op was done.
-            let mut e = RemoteError::new(
-                ErrorKind::Overloaded,
-                format!("this connection already has {limit} calls running; retry later"),
-            );
-            e.session = Some(s.id);
-            return (Err(e), None);
+        let imports = s.client.hold_imports(&request.op);
+        // Nothing of the op is done when it is refused here.
+        let mut admitted = match Admitted::enter(self, imports) {
+            Ok(admitted) => admitted,
+            Err(e) => return Ok(Outgoing::refused(e)),
         };
-        let _in_flight = InFlight::enter(&s.shared);
+        let s = &admitted.session.0;
         // Large arguments count against the connection's memory while the call holds them
         // (running, or waiting for its object's lock).
-        let _arguments = match charge(&s.pending, arguments_size(&request.op), "a request") {
-            Ok(charge) => charge,
+        match charge(&s.pending, arguments_size(&request.op), "a request") {
+            Ok(charged) => admitted.arguments = charged,
             Err(mut e) => {
                 e.session = Some(s.id);
-                return (Err(e), None);
+                return Ok(Outgoing::refused(e));
             }
-        };
-        // The clock is read only for the `call` log line below.
-        let started = enabled!(Level::DEBUG).then(Instant::now);
-        let op = request.op.name();
-        let released = match &releases {
-            Ok(n) => *n,
-            Err(_) => 0,
+        }
+        let noted = Noted {
+            started: enabled!(Level::DEBUG).then(Instant::now),
+            released: match &releases {
+                Ok(n) => *n,
+                Err(_) => 0,
+            },
         };
         trace!(session = s.id, ?request, "request");
         let chain = rpc_peer::chain::received(request.chain);
-        let mut result = self
-            .dispatch(&mut request.op, releases.map(|_| ()), chain)
-            .await;
+        match admitted
+            .session
+            .dispatch(&mut request.op, releases.map(|_| ()))
+        {
+            Step::Done(result) => Ok(admitted.session.conclude(result, &request.op, &noted)),
+            Step::Wait(waiting) => Err(Box::pin(async move {
+                let session = &admitted.session;
+                let result = session.0.host.finish(waiting, &mut request.op, chain).await;
+                // Cancelling this future cannot lose a handle: the host registers them only
+                // in its last, await-free step, and `conclude` has no await.
+                session.conclude(result, &request.op, &noted)
+            })),
+        }
+    }
+
+    /// Checks and charges a reply, places an error, logs the call: the last step of every
+    /// request that was admitted.
+    fn conclude(&self, mut result: Outcome, op: &Op, noted: &Noted) -> Outgoing {
+        let s = &self.0;
         let mut reply_charge = None;
         if let Ok(reply) = &result {
             // A large reply counts until it is written to the connection's buffer.
@@ -298,30 +340,45 @@ impl Session {
         }
         if let Err(e) = &mut result {
             // Where the op ran, from what is left of it (its values were taken).
-            s.host.decorate(e, &request.op);
+            s.host.decorate(e, op);
         }
         debug!(
             session = s.id,
-            op,
-            handle = Host::target(&request.op).map(|t| t.0.0),
-            member = Host::target(&request.op).and_then(|t| t.1),
-            released,
+            op = op.name(),
+            handle = Host::target(op).map(|t| t.0.0),
+            member = Host::target(op).and_then(|t| t.1),
+            released = noted.released,
             ok = result.is_ok(),
-            micros = started.map(|t| t.elapsed().as_micros() as u64),
+            micros = noted.started.map(|t| t.elapsed().as_micros() as u64),
             "call"
         );
         trace!(session = s.id, ?result, "reply");
-        (result, reply_charge)
+        Outgoing {
+            response: result.map_err(Box::new),
+            _charge: reply_charge,
+        }
     }
 
-    /// Runs one op of call chain `chain`; `releases` is the outcome of the request's
-    /// releases, answered by BYE.
-    async fn dispatch(
-        &self,
-        op: &mut Op,
-        releases: Result<(), Box<RemoteError>>,
-        chain: u64,
-    ) -> Outcome {
+    /// Starts one op: the session's own ops end here, ops on objects go to the host;
+    /// `releases` is the outcome of the request's releases, answered by BYE.
+    fn dispatch(&self, op: &mut Op, releases: Result<(), Box<RemoteError>>) -> Step {
+        match op {
+            Op::Get { .. }
+            | Op::Set { .. }
+            | Op::Del { .. }
+            | Op::Run { .. }
+            | Op::Dir { .. }
+            | Op::All { .. }
+                if self.admits(op).is_ok() =>
+            {
+                self.0.host.start(op)
+            }
+            op => Step::Done(self.answer(op, releases)),
+        }
+    }
+
+    /// Whether the server takes `op` now: not while it shuts down, and only `hello` first.
+    fn admits(&self, op: &Op) -> Result<(), RemoteError> {
         let s = &self.0;
         if s.shared.shutting_down.load(Ordering::Relaxed) {
             return Err(RemoteError::new(
@@ -335,6 +392,14 @@ impl Session {
                 "the first request of a connection must be hello",
             ));
         }
+        Ok(())
+    }
+
+    /// Answers an op the session owns (`hello`, `open`, BYE, ping, `stats`), or the error
+    /// that `admits` gives an op on an object.
+    fn answer(&self, op: &mut Op, releases: Result<(), Box<RemoteError>>) -> Outcome {
+        let s = &self.0;
+        self.admits(op)?;
         match op {
             Op::Hello { protocol, client } => {
                 let protocol = *protocol;
@@ -388,9 +453,37 @@ impl Session {
             Op::Ping => Ok(Reply::Done),
             Op::Rejected(error) => Err((**error).clone()),
             Op::Stats => Ok(Reply::Stats(s.shared.stats())),
-            op => s.host.run(op, chain).await,
+            // Admitted ops on objects went to the host in `dispatch`.
+            op => Err(RemoteError::new(
+                ErrorKind::Protocol,
+                format!("{} is not an op of the session", op.name()),
+            )),
         }
     }
+}
+
+/// A request after [`Session::start`]: answered, or the future of its rest.
+/// The rest of a request that has to wait, as [`Session::start`] leaves it.
+type Rest = Pin<Box<dyn Future<Output = Outgoing> + Send>>;
+
+/// A request's state between `serve` and its response.
+enum Work {
+    /// Answered in `serve`; taken by the one poll that follows.
+    Ready(Option<Outgoing>),
+    Waiting(Box<Waiting>),
+}
+
+/// A request's rest that waits, with what its deadline needs; boxed, so that a call
+/// answered at once carries none of it.
+struct Waiting {
+    rest: Rest,
+    span: Option<tracing::Span>,
+    /// The request's deadline on the wire.
+    deadline: Instant,
+    session: u64,
+    /// Armed at the first poll that finds the rest waiting (the clock is read only then),
+    /// for the work budget: the deadline less the reply margin. With the budget it had.
+    timer: Option<(Pin<Box<Sleep>>, Duration)>,
 }
 
 impl Serve for Session {
@@ -406,77 +499,76 @@ impl Serve for Session {
         req: ObjectServiceRequest,
     ) -> impl Future<Output = Result<Outgoing, ServerError>> {
         let ObjectServiceRequest::Call { request } = req;
-        // Stop the work a reply margin before the request's deadline, so the reply is written
-        // before tarpc expires the request (and drops a reply that could carry a handle).
-        // Cancelling `handle` cannot lose a handle: it registers them only in its last,
-        // await-free step.
         // tarpc's trace id is zero without an OpenTelemetry layer: number requests per session.
         let number = self.0.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let span = tracing::debug_span!("call", request = number);
+        // A disabled span (no subscriber wants it) is not entered at every poll.
+        let span = (!span.is_disabled()).then_some(span);
         let session = self.0.id;
-        Respond {
-            // A disabled span (no subscriber wants it) is not entered at every poll.
-            span: (!span.is_disabled()).then_some(span),
-            work: self.handle(request),
-            deadline: ctx.deadline,
-            session,
-            timer: None,
-        }
+        // tarpc calls `serve` inside the first poll of the request's task, so the work that
+        // needs no waiting is done here, before any future of it exists.
+        let work = {
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            self.start(request)
+        };
+        Respond(match work {
+            Ok(out) => Work::Ready(Some(out)),
+            // Stop the rest a reply margin before the request's deadline, so the reply is
+            // written before tarpc expires the request (and drops a reply that could carry a
+            // handle). Cancelling the rest cannot lose a handle (see `start`).
+            Err(rest) => Work::Waiting(Box::new(Waiting {
+                rest,
+                span,
+                deadline: ctx.deadline,
+                session,
+                timer: None,
+            })),
+        })
     }
 }
 
-pin_project_lite::pin_project! {
-    /// One request's work until its deadline, answered as tarpc's response.
-    ///
-    /// Most calls finish on their first poll (an uncontended lock, no I/O), so the timer is
-    /// armed only when the work has to wait: a call that needs no timer pays for none, and the
-    /// timer lives in a box of its own rather than in every call's future.
-    struct Respond<F> {
-        #[pin]
-        work: F,
-        span: Option<tracing::Span>,
-        // The request's deadline on the wire.
-        deadline: Instant,
-        session: u64,
-        // Armed at the first poll that finds the work waiting (the clock is read only then),
-        // for the work budget: the deadline less the reply margin. With the budget it had.
-        timer: Option<(Pin<Box<Sleep>>, Duration)>,
-    }
-}
+/// One request's work until its deadline, answered as tarpc's response.
+///
+/// Most calls are answered in `serve` (an uncontended lock, no I/O): they pay for no timer
+/// and no boxed future, and the future tarpc holds is a few words.
+struct Respond(Work);
 
-impl<F: Future<Output = (Outcome, Option<Charge>)>> Future for Respond<F> {
+impl Future for Respond {
     type Output = Result<Outgoing, ServerError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let _entered = this.span.as_ref().map(tracing::Span::enter);
-        let (response, charge) = if let Poll::Ready((outcome, charge)) = this.work.poll(cx) {
-            (outcome.map_err(Box::new), charge)
-        } else {
-            let deadline = *this.deadline;
-            let (timer, budget) = this.timer.get_or_insert_with(|| {
-                let now = Instant::now();
-                let budget = work_budget(deadline.saturating_duration_since(now));
-                (
-                    Box::pin(tokio::time::sleep_until((now + budget).into())),
-                    budget,
-                )
-            });
-            ready!(timer.as_mut().poll(cx));
-            let mut e = RemoteError::new(
-                ErrorKind::TimedOut,
-                format!("the call did not finish within its deadline ({budget:?})"),
-            );
-            e.session = Some(*this.session);
-            (Err(Box::new(e)), None)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let waiting = match &mut self.0 {
+            Work::Ready(out) => {
+                // tarpc polls a request's future until it is ready, once after `serve` here.
+                let out = out.take().expect("a ready response is polled once");
+                return Poll::Ready(Ok(out));
+            }
+            Work::Waiting(waiting) => waiting,
         };
-        Poll::Ready(Ok(Outgoing {
-            response,
-            _charge: charge,
-        }))
+        let _entered = waiting.span.as_ref().map(tracing::Span::enter);
+        if let Poll::Ready(out) = waiting.rest.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        let deadline = waiting.deadline;
+        let (timer, budget) = waiting.timer.get_or_insert_with(|| {
+            let now = Instant::now();
+            let budget = work_budget(deadline.saturating_duration_since(now));
+            (
+                Box::pin(tokio::time::sleep_until((now + budget).into())),
+                budget,
+            )
+        });
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let mut e = RemoteError::new(
+            ErrorKind::TimedOut,
+            format!("the call did not finish within its deadline ({budget:?})"),
+        );
+        e.session = Some(waiting.session);
+        Poll::Ready(Ok(Outgoing::refused(e)))
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
