@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per call, ours (`RUN add` through a proxy) against bare tarpc's `add`, counted
 # with valgrind's callgrind: client and server in one process, one current-thread runtime,
-# loopback TCP (`bench --callgrind SYSTEM --calls N`).
+# loopback TCP (`bench --callgrind SYSTEM --calls N`). Then P9: instructions per call from the
+# server to a closure of the client (`bench --callgrind callback --calls N`: one call whose
+# method makes N callbacks) against ours forward.
 #
 # Start-up and shutdown cancel out by taking two runs per system:
 #   instructions per call = (Ir(N2) - Ir(N1)) / (N2 - N1)
@@ -49,7 +51,7 @@ total_ir() {
 }
 
 declare -A per_call ir_lo ir_hi
-for sys in ours tarpc; do
+for sys in ours tarpc callback; do
   echo "callgrind: $sys, $n1 and $n2 calls..." >&2
   ir_lo[$sys]=$(total_ir "$sys" "$n1")
   ir_hi[$sys]=$(total_ir "$sys" "$n2")
@@ -72,3 +74,7 @@ if awk -v a="${per_call[ours]}" -v b="${per_call[tarpc]}" 'BEGIN {exit !(a <= 1.
 else
   echo "P1: NOT met"
 fi
+echo
+printf '%-28s | %15s | %15s | %12s\n' "ours callback (server->client)" "${ir_lo[callback]}" "${ir_hi[callback]}" "${per_call[callback]}"
+p9=$(awk -v a="${per_call[callback]}" -v b="${per_call[ours]}" 'BEGIN {printf "%.3f", a / b}')
+echo "ratio callback / forward add: ${p9} (P9 goal <= 1.2)"

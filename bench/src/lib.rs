@@ -2,7 +2,9 @@
 //! methods, side by side in one run. The `bench` binary (`src/main.rs`) drives it; see
 //! `docs/PERFORMANCE.md`.
 //!
-//! - `bench_obj`: the `#[remote]` type [`Bench`](bench_obj::Bench) our server hosts.
+//! - `bench_obj`: the `#[remote]` types our server hosts ([`Bench`](bench_obj::Bench), ...)
+//!   and the subscriber a client hosts.
+//! - `both_ways`: the measures of objects in both directions (P9-P11), ours alone.
 //! - `bare`: the bare tarpc service and its README-pattern server.
 //! - `servers`: starting either server in a child process or in this process.
 //! - `conn`: one client connection of either system and the calls both answer.
@@ -12,6 +14,7 @@
 
 pub mod bare;
 pub mod bench_obj;
+pub mod both_ways;
 pub mod conn;
 pub mod measure;
 pub mod report;

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! bench [--quick] [--rounds N] [--runtime current|multi] [--server-runtime current|multi]
-//!       [--in-process] [--churn N] [--json PATH]
-//! bench --callgrind ours|tarpc --calls N     (one process, for scripts/callgrind.sh)
+//!       [--in-process] [--churn N] [--both-ways] [--json PATH]
+//! bench --callgrind ours|tarpc|callback --calls N   (one process, for scripts/callgrind.sh)
 //! ```
 //!
 //! Progress goes to stderr, the table to stdout, the JSON to `target/bench/results.json`
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use rpc_bench::both_ways;
 use rpc_bench::conn::{Call, Conn};
 use rpc_bench::measure::{self, Churn, Mem, Params, Seq, median};
 use rpc_bench::report::{Better, Fmt, Row, table, thousands};
@@ -27,8 +28,8 @@ use serde_json::json;
 
 const USAGE: &str = "\
 usage: bench [--quick] [--rounds N] [--runtime current|multi] [--server-runtime current|multi]
-             [--in-process] [--churn N] [--json PATH]
-       bench --callgrind ours|tarpc --calls N
+             [--in-process] [--churn N] [--both-ways] [--json PATH]
+       bench --callgrind ours|tarpc|callback --calls N
 
   --quick            fewer rounds and calls: about a minute on a 2-core VM
   --rounds N         alternating rounds of the side-by-side measures (default 5, quick 3)
@@ -36,15 +37,19 @@ usage: bench [--quick] [--rounds N] [--runtime current|multi] [--server-runtime 
   --server-runtime F server runtime flavour, both systems (default multi)
   --in-process       servers in this process (on a runtime of their own), not child processes
   --churn N          handle churn cycles (default 100,000, quick 10,000)
+  --both-ways        only P9-P11 (callbacks, streams, broadcast; ours alone)
   --json PATH        where to write the results (default target/bench/results.json)
   --callgrind SYS    one process, current-thread runtime, loopback TCP: connect, then
-                     --calls N sequential add calls, for instruction counting";
+                     --calls N sequential add calls, for instruction counting;
+                     callback: one call of ours whose method makes N sequential calls
+                     to a closure of the client (P9)";
 
 #[derive(Debug)]
 enum Mode {
     Bench,
     Serve(System),
     Callgrind(System, usize),
+    CallgrindCallback(usize),
 }
 
 #[derive(Debug)]
@@ -56,6 +61,7 @@ struct Opts {
     runtime: Flavor,
     server_runtime: Flavor,
     in_process: bool,
+    both_ways_only: bool,
     json: PathBuf,
 }
 
@@ -68,9 +74,11 @@ fn parse_args() -> Result<Opts, String> {
         runtime: Flavor::Current,
         server_runtime: Flavor::Multi,
         in_process: false,
+        both_ways_only: false,
         json: PathBuf::from("target/bench/results.json"),
     };
     let mut callgrind = None;
+    let mut callgrind_callback = false;
     let mut calls = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -89,6 +97,7 @@ fn parse_args() -> Result<Opts, String> {
         match arg.as_str() {
             "--quick" => opts.quick = true,
             "--in-process" => opts.in_process = true,
+            "--both-ways" => opts.both_ways_only = true,
             "--rounds" => opts.rounds = Some(number("--rounds", value("--rounds")?)?.max(1)),
             "--churn" => opts.churn = Some(number("--churn", value("--churn")?)?),
             "--runtime" => opts.runtime = flavor("--runtime", value("--runtime")?)?,
@@ -97,7 +106,10 @@ fn parse_args() -> Result<Opts, String> {
             }
             "--json" => opts.json = PathBuf::from(value("--json")?),
             "--serve" => opts.mode = Mode::Serve(system("--serve", value("--serve")?)?),
-            "--callgrind" => callgrind = Some(system("--callgrind", value("--callgrind")?)?),
+            "--callgrind" => match value("--callgrind")? {
+                text if text == "callback" => callgrind_callback = true,
+                text => callgrind = Some(system("--callgrind", text)?),
+            },
             "--calls" => calls = Some(number("--calls", value("--calls")?)?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -105,6 +117,9 @@ fn parse_args() -> Result<Opts, String> {
     }
     if let Some(system) = callgrind {
         opts.mode = Mode::Callgrind(system, calls.unwrap_or(10_000));
+    }
+    if callgrind_callback {
+        opts.mode = Mode::CallgrindCallback(calls.unwrap_or(10_000));
     }
     Ok(opts)
 }
@@ -129,6 +144,7 @@ fn main() -> ExitCode {
             run_server_process(system, opts.server_runtime).map_err(|e| e.to_string())
         }
         Mode::Callgrind(system, calls) => callgrind(system, calls),
+        Mode::CallgrindCallback(calls) => callgrind_callback(calls),
         Mode::Bench => bench(&opts),
     };
     match result {
@@ -166,6 +182,38 @@ fn callgrind(system: System, calls: usize) -> Result<(), String> {
             conn.call(Call::Add).await?;
         }
         eprintln!("callgrind mode: {calls} add calls on {system} done");
+        Ok::<(), String>(())
+    })
+}
+
+/// Like `callgrind`, for our server's calls to a client's closure: connect, then one call
+/// whose method makes `calls` sequential calls to the closure.
+fn callgrind_callback(calls: usize) -> Result<(), String> {
+    let rt = runtime(Flavor::Current).map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let _running = our_server()
+            .map_err(|e| e.to_string())?
+            .spawn(listener)
+            .map_err(|e| e.to_string())?;
+        let conn = Conn::connect(System::Ours, addr).await?;
+        let Some((_, root)) = conn.ours() else {
+            return Err("our connection is not ours".to_owned());
+        };
+        let adder = rpc_client::Callback::new(|(a, b): (i64, i64)| a.wrapping_add(b));
+        let sum: i64 = root
+            .with_timeout(Duration::from_secs(3_600))
+            .call_as("call_back", (&adder, calls as u64))
+            .await
+            .map_err(|e| e.to_string())?;
+        let want: i64 = (1..=calls as i64).sum();
+        if sum != want {
+            return Err(format!("call_back answered {sum}, expected {want}"));
+        }
+        eprintln!("callgrind mode: {calls} callbacks done");
         Ok::<(), String>(())
     })
 }
@@ -211,6 +259,9 @@ struct Once {
     crowd: BTreeMap<&'static str, Mem>,
     crowd_wanted: usize,
     crowd_note: Option<String>,
+    callbacks: Option<both_ways::Callbacks>,
+    streams: Option<both_ways::Streams>,
+    broadcast: Option<both_ways::Broadcast>,
 }
 
 fn bench(opts: &Opts) -> Result<(), String> {
@@ -247,7 +298,11 @@ fn bench(opts: &Opts) -> Result<(), String> {
     let mut samples = Samples::default();
     let mut once = Once::default();
     rt.block_on(async {
+        if opts.both_ways_only {
+            return objects_both_ways(opts, &params, &mut once).await;
+        }
         rounds(opts, &params, &mut samples, &mut once).await?;
+        objects_both_ways(opts, &params, &mut once).await?;
         memory(opts, &params, nofile, &mut once).await
     })?;
     drop(rt);
@@ -256,7 +311,13 @@ fn bench(opts: &Opts) -> Result<(), String> {
         .and_then(|(a, b)| a.steal_percent(b));
     let elapsed = started.elapsed();
 
-    let rows = rows(&params, &samples, &once);
+    let rows = if opts.both_ways_only {
+        let mut rows = Vec::new();
+        both_ways_rows(&once, &mut rows);
+        rows
+    } else {
+        rows(&params, &samples, &once)
+    };
     let steal_text = steal.map_or("unknown".to_owned(), |s| format!("{s:.1} %"));
     let info = [
         format!("date:     {date}"),
@@ -314,6 +375,7 @@ fn bench(opts: &Opts) -> Result<(), String> {
             "client_runtime": opts.runtime.arg(),
             "server_runtime": opts.server_runtime.arg(),
             "in_process": opts.in_process,
+            "both_ways_only": opts.both_ways_only,
             "seq_calls": params.seq_calls,
             "throughput_calls": params.throughput_calls,
             "dict_entries": params.dict_entries,
@@ -321,6 +383,9 @@ fn bench(opts: &Opts) -> Result<(), String> {
             "idle_sessions": params.idle_sessions,
             "live_handles": params.live_handles,
             "crowd": once.crowd_wanted,
+            "callbacks": params.callbacks,
+            "stream_items": params.stream_items,
+            "subscribers": params.subscribers,
             "rlimit_nofile": [nofile.soft, nofile.hard],
         },
         "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
@@ -438,6 +503,55 @@ async fn rounds(
         last.round_trips = median(&alls.iter().map(|a| a.round_trips).collect::<Vec<_>>());
         last
     });
+    Ok(())
+}
+
+/// P9-P11 on a fresh server of ours: callbacks, streams, a broadcast.
+async fn objects_both_ways(opts: &Opts, params: &Params, once: &mut Once) -> Result<(), String> {
+    let server = ServerHandle::start(System::Ours, opts.server_runtime, opts.in_process)
+        .map_err(|e| format!("starting our server: {e}"))?;
+    let conn = Conn::connect(System::Ours, server.addr).await?;
+    let Some((_, root)) = conn.ours() else {
+        return Err("our connection is not ours".to_owned());
+    };
+    eprintln!(
+        "callbacks: {} server-to-client calls x {} against as many forward calls",
+        thousands(params.callbacks as i64),
+        params.rounds
+    );
+    once.callbacks =
+        Some(both_ways::callbacks(root, params.callbacks, params.rounds, params.long_cap).await?);
+    eprintln!(
+        "streams: {} items x {}, against one call per item and one ALL",
+        thousands(params.stream_items as i64),
+        params.rounds
+    );
+    once.streams = Some(
+        both_ways::streams(
+            root,
+            server.pid,
+            params.stream_items,
+            params.seq_calls,
+            params.rounds,
+            params.long_cap,
+        )
+        .await?,
+    );
+    eprintln!(
+        "broadcast: {} subscribers on {} connections",
+        thousands(params.subscribers as i64),
+        params.subscriber_connections
+    );
+    once.broadcast = Some(
+        both_ways::broadcast(
+            server.addr,
+            params.subscribers,
+            params.subscriber_connections,
+            params.rounds,
+            params.long_cap,
+        )
+        .await?,
+    );
     Ok(())
 }
 
@@ -758,5 +872,110 @@ fn rows(params: &Params, samples: &Samples, once: &Once) -> Vec<Row> {
         Better::Lower,
         Fmt::Dec(1),
     ));
+    both_ways_rows(once, &mut rows);
     rows
+}
+
+/// P9-P11: ours alone, each against a baseline of ours from the same run.
+fn both_ways_rows(once: &Once, rows: &mut Vec<Row>) {
+    let ours = |rows: &mut Vec<Row>, label: String, value: f64, fmt: Fmt| {
+        rows.push(Row::num(label, Some(value), None, Better::None, fmt));
+    };
+    if let Some(c) = &once.callbacks {
+        ours(
+            rows,
+            "P9 callback (server to client): us per call".to_owned(),
+            c.callback_us,
+            Fmt::Dec(1),
+        );
+        ours(
+            rows,
+            "P9 forward add (client to server): us per call".to_owned(),
+            c.forward_us,
+            Fmt::Dec(1),
+        );
+        ours(
+            rows,
+            "P9 callback / forward (goal <= 1.2)".to_owned(),
+            c.callback_us / c.forward_us,
+            Fmt::Dec(2),
+        );
+    }
+    if let Some(s) = &once.streams {
+        let n = thousands(s.items as i64);
+        ours(
+            rows,
+            format!("P10 stream of {n} i64: items/s"),
+            s.stream_per_s,
+            Fmt::Int,
+        );
+        ours(
+            rows,
+            "P10 one call per item: items/s".to_owned(),
+            s.per_call_per_s,
+            Fmt::Int,
+        );
+        ours(
+            rows,
+            format!("P10 one ALL of {n} i64: items/s"),
+            s.all_per_s,
+            Fmt::Int,
+        );
+        ours(
+            rows,
+            "P10 stream / per-item calls (goal >= 20)".to_owned(),
+            s.stream_per_s / s.per_call_per_s,
+            Fmt::Dec(1),
+        );
+        ours(
+            rows,
+            "P10 ALL / stream (goal <= 2)".to_owned(),
+            s.all_per_s / s.stream_per_s,
+            Fmt::Dec(2),
+        );
+        rows.push(Row::text(
+            format!(
+                "P10 RSS growth, reader stalled (window {} items): server / client KiB",
+                thousands(s.window_items as i64)
+            ),
+            Some(format!(
+                "{} / {}",
+                thousands(s.server_stall_kib),
+                thousands(s.client_stall_kib)
+            )),
+            None,
+        ));
+    }
+    if let Some(b) = &once.broadcast {
+        let m = thousands(b.subscribers as i64);
+        ours(
+            rows,
+            format!(
+                "P11 broadcast to {m} ({} conns), all fast: ms",
+                b.connections
+            ),
+            b.fast_total_us / 1e3,
+            Fmt::Dec(1),
+        );
+        ours(
+            rows,
+            "P11 one slow subscriber: last in-time answer, ms".to_owned(),
+            b.slow_slowest_us / 1e3,
+            Fmt::Dec(1),
+        );
+        ours(
+            rows,
+            format!(
+                "P11 one slow subscriber: whole broadcast (timeout {} ms), ms",
+                b.timeout_ms
+            ),
+            b.slow_total_us / 1e3,
+            Fmt::Dec(1),
+        );
+        rows.push(Row::text(
+            "P11 one slow subscriber: delivered / late",
+            Some(format!("{} / {}", b.slow_delivered, b.slow_late)),
+            None,
+        ));
+    }
 }

@@ -37,6 +37,13 @@ pub struct Params {
     pub live_handles: usize,
     /// Concurrent sessions of the crowd run.
     pub crowd: usize,
+    /// Server-to-client calls per P9 repetition.
+    pub callbacks: usize,
+    /// Items per P10 stream (and per ALL).
+    pub stream_items: usize,
+    /// Client objects subscribed for P11, and the connections they live on.
+    pub subscribers: usize,
+    pub subscriber_connections: usize,
     /// Time cap of one latency or throughput measure.
     pub cap: Duration,
     /// Time cap of one of the long runs (churn, K sessions, H handles, the crowd).
@@ -57,6 +64,10 @@ impl Params {
             idle_sessions: 1_000,
             live_handles: 100_000,
             crowd: 10_000,
+            callbacks: 20_000,
+            stream_items: 1_000_000,
+            subscribers: 1_000,
+            subscriber_connections: 20,
             cap: Duration::from_secs(4),
             long_cap: Duration::from_secs(90),
         }
@@ -75,6 +86,10 @@ impl Params {
             idle_sessions: 1_000,
             live_handles: 100_000,
             crowd: 10_000,
+            callbacks: 3_000,
+            stream_items: 1_000_000,
+            subscribers: 1_000,
+            subscriber_connections: 20,
             cap: Duration::from_secs(2),
             long_cap: Duration::from_secs(30),
         }

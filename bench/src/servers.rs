@@ -8,11 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rpc_server::{BuildError, Dict, Server, ServerConfig};
+use rpc_server::{BuildError, Dict, Remote, Server, ServerConfig};
 use tokio::net::TcpListener;
 
 use crate::bare::serve_bare;
-use crate::bench_obj::Bench;
+use crate::bench_obj::{Bench, Hub};
 use crate::{Flavor, System};
 
 /// Connections our benchmark server admits, in all and per IP (the defaults, 1,024 and 64,
@@ -22,8 +22,9 @@ pub const OUR_MAX_CONNECTIONS: usize = 20_000;
 /// measured).
 pub const OUR_MAX_HANDLES_PER_SESSION: usize = 1 << 20;
 
-/// Our server: per-session roots `bench` ([`Bench`]) and `dict` (the built-in [`Dict`]),
-/// default config except the connection caps and the handle quota above.
+/// Our server: per-session roots `bench` ([`Bench`]) and `dict` (the built-in [`Dict`]), the
+/// shared root `hub` ([`Hub`]), default config except the connection caps and the handle quota
+/// above.
 pub fn our_server() -> Result<Server, BuildError> {
     let mut config = ServerConfig::default();
     config.max_connections = OUR_MAX_CONNECTIONS;
@@ -32,6 +33,7 @@ pub fn our_server() -> Result<Server, BuildError> {
     Server::builder()
         .root::<Bench>("bench")
         .root::<Dict>("dict")
+        .shared("hub", Remote::new(Hub::default()))
         .config(config)
         .build()
 }
