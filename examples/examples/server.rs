@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release --example server -- [--listen ADDR] [--allow PATTERN]... [--log N]
 //!     [--first-frame-timeout-ms MS] [--frame-timeout-ms MS] [--write-timeout-ms MS]
-//!     [--closed-peer-grace-ms MS]
+//!     [--closed-peer-grace-ms MS] [--callback-timeout-ms MS]
 //! ```
 //!
 //! `--listen` defaults to `127.0.0.1:1234` (port 0 picks a free port). `--allow` adds an
@@ -24,6 +24,7 @@
 //! | `--frame-timeout-ms MS` | `frame_progress_timeout`: a started frame's completion | 30,000 |
 //! | `--write-timeout-ms MS` | `write_timeout`: a reply blocked on a peer that does not read | 30,000 |
 //! | `--closed-peer-grace-ms MS` | `closed_peer_grace`: calls still running after the peer closed its side | 10,000 |
+//! | `--callback-timeout-ms MS` | `callback_timeout`: a call to a client's object (a callback) | 30,000 |
 //!
 //! Logs go to stderr, at the seed's `LOG` levels with `--log N`:
 //!
@@ -46,7 +47,7 @@ use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: server [--listen ADDR] [--allow PATTERN]... [--log 0-3]
               [--first-frame-timeout-ms MS] [--frame-timeout-ms MS] [--write-timeout-ms MS]
-              [--closed-peer-grace-ms MS]
+              [--closed-peer-grace-ms MS] [--callback-timeout-ms MS]
 
   --listen ADDR                 address to listen on (default 127.0.0.1:1234; port 0 picks a
                                 free port, printed as `listening on IP:PORT`)
@@ -55,7 +56,8 @@ const USAGE: &str = "usage: server [--listen ADDR] [--allow PATTERN]... [--log 0
   --first-frame-timeout-ms MS   time a new connection has to send its first frame (default 10000)
   --frame-timeout-ms MS         time a started frame has to complete (default 30000)
   --write-timeout-ms MS         time a reply may wait on a peer that does not read (default 30000)
-  --closed-peer-grace-ms MS     time calls may run after the peer closed its side (default 10000)";
+  --closed-peer-grace-ms MS     time calls may run after the peer closed its side (default 10000)
+  --callback-timeout-ms MS      time a call to a client's object may wait (default 30000)";
 
 struct Options {
     listen: String,
@@ -65,6 +67,7 @@ struct Options {
     frame_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     closed_peer_grace: Option<Duration>,
+    callback_timeout: Option<Duration>,
 }
 
 /// What the command line asks for.
@@ -93,6 +96,7 @@ fn parse_args() -> Result<Command, String> {
         frame_timeout: None,
         write_timeout: None,
         closed_peer_grace: None,
+        callback_timeout: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -114,6 +118,7 @@ fn parse_args() -> Result<Command, String> {
             "--frame-timeout-ms" => options.frame_timeout = millis(&arg, args.next())?,
             "--write-timeout-ms" => options.write_timeout = millis(&arg, args.next())?,
             "--closed-peer-grace-ms" => options.closed_peer_grace = millis(&arg, args.next())?,
+            "--callback-timeout-ms" => options.callback_timeout = millis(&arg, args.next())?,
             "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
@@ -171,6 +176,9 @@ async fn main() -> ExitCode {
     }
     if let Some(grace) = options.closed_peer_grace {
         config.closed_peer_grace = grace;
+    }
+    if let Some(timeout) = options.callback_timeout {
+        config.callback_timeout = timeout;
     }
     let server = match demo_server(allowlist, config) {
         Ok(server) => server,

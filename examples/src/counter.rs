@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rpc_server::{Allowlist, BuildError, Dict, List, Remote, Server, ServerConfig, remote};
+use rpc_server::{
+    Allowlist, BuildError, CallError, Dict, List, Proxy, Remote, Server, ServerConfig, remote,
+};
 
 /// Why [`Counter::checked_div`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +156,16 @@ impl Counter {
             ("value".to_owned(), self.value),
             ("changes".to_owned(), self.changes as i64),
         ]
+    }
+
+    /// Calls the client's `observer(i, n)` for `i` in `1..=n` (`n` at most 1,000), one
+    /// after another, as a progress callback; returns how many calls it made.
+    pub async fn count_to(&self, n: u64, observer: Proxy) -> Result<u64, CallError> {
+        let n = n.min(1_000);
+        for i in 1..=n {
+            observer.invoke((i, n)).await?;
+        }
+        Ok(n)
     }
 }
 

@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rpc_core::codec::ServerFrame;
 use rpc_core::protocol::{ObjectServiceRequest, ObjectServiceResponse};
 use rpc_core::{Op, PROTOCOL_VERSION, Request, Response, WireCodec};
 use rpc_server::{Allowlist, RunningServer, ServerConfig};
@@ -220,32 +221,38 @@ impl RawClient {
 }
 
 /// Reads one response frame from `reader`: its request id and answer, or `None` at the end of
-/// the stream (or a reset).
+/// the stream (or a reset). Peer frames (the server's calls to objects the reader named, and
+/// its releases of them) are read and skipped: a raw client answers none of them.
 pub async fn read_response<R: AsyncRead + Unpin>(
     reader: &mut R,
 ) -> io::Result<Option<(u64, Result<Response, tarpc::ServerError>)>> {
-    let mut len = [0u8; 4];
-    match reader.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-            ) =>
-        {
-            return Ok(None);
+    loop {
+        let mut len = [0u8; 4];
+        match reader.read_exact(&mut len).await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
+        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+        reader.read_exact(&mut payload).await?;
+        let frame: ServerFrame<ObjectServiceResponse> = WireCodec::default().decode(&payload)?;
+        let ServerFrame::Tarpc(response) = frame else {
+            continue;
+        };
+        return Ok(Some((
+            response.request_id,
+            response
+                .message
+                .map(|ObjectServiceResponse::Call(reply)| reply),
+        )));
     }
-    let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-    reader.read_exact(&mut payload).await?;
-    let response: tarpc::Response<ObjectServiceResponse> = WireCodec::default().decode(&payload)?;
-    Ok(Some((
-        response.request_id,
-        response
-            .message
-            .map(|ObjectServiceResponse::Call(reply)| reply),
-    )))
 }
 
 /// `len` bytes from a fixed-seed linear congruential generator (Knuth's MMIX constants), for

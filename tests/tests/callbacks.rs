@@ -361,3 +361,37 @@ async fn a_chain_that_comes_back_to_an_object_it_holds_is_refused_at_once() {
     assert_eq!(said, 1);
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn the_demo_counter_reports_progress_through_a_closure() {
+    let server = rpc_tests::start_default().await;
+    let client = bounded("connect", Client::connect(server.local_addr()))
+        .await
+        .expect("connect");
+    let counter = bounded("open", client.open("counter", ()))
+        .await
+        .expect("open");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observer = Callback::new({
+        let seen = Arc::clone(&seen);
+        move |(i, n): (u64, u64)| {
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((i, n));
+        }
+    });
+    let made: u64 = bounded("count_to", counter.call_as("count_to", (3, &observer)))
+        .await
+        .expect("count_to");
+    assert_eq!(made, 3);
+    let seen = seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert_eq!(seen, [(1, 3), (2, 3), (3, 3)]);
+    // At most 1,000 calls, whatever the client asks for.
+    let capped: u64 = bounded("count_to", counter.call_as("count_to", (5_000, &observer)))
+        .await
+        .expect("count_to");
+    assert_eq!(capped, 1_000);
+}

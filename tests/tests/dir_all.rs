@@ -27,7 +27,8 @@ async fn dir_lists_public_fields_and_methods_with_docs() {
             "explode",
             "crunch",
             "countdown",
-            "summary"
+            "summary",
+            "count_to"
         ]
     );
     let value = &members[0];

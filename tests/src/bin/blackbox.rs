@@ -728,6 +728,7 @@ async fn run(options: Options) -> Result<ExitCode, String> {
             frame: Duration::from_millis(2000),
             write: Duration::from_millis(1000),
             closed_peer: Duration::from_millis(1000),
+            callback: Duration::from_millis(1000),
         }
     } else {
         Clocks {
@@ -735,6 +736,7 @@ async fn run(options: Options) -> Result<ExitCode, String> {
             frame: limits::DEFAULT_FRAME_PROGRESS_TIMEOUT,
             write: limits::DEFAULT_WRITE_TIMEOUT,
             closed_peer: limits::DEFAULT_CLOSED_PEER_GRACE,
+            callback: rpc_server::ServerConfig::default().callback_timeout,
         }
     };
     let server_args: Vec<String> = if options.quick {
@@ -747,6 +749,8 @@ async fn run(options: Options) -> Result<ExitCode, String> {
             clocks.write.as_millis().to_string(),
             "--closed-peer-grace-ms".into(),
             clocks.closed_peer.as_millis().to_string(),
+            "--callback-timeout-ms".into(),
+            clocks.callback.as_millis().to_string(),
         ]
     } else {
         Vec::new()

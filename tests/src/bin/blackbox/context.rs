@@ -20,6 +20,8 @@ pub struct Clocks {
     pub write: Duration,
     /// Grace for calls still running after the peer closed its side.
     pub closed_peer: Duration,
+    /// How long the server waits for a client to answer a call to its object.
+    pub callback: Duration,
 }
 
 impl Clocks {

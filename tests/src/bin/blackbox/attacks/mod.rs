@@ -5,6 +5,7 @@ mod admission;
 mod calls;
 mod framing;
 mod memory;
+mod peers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -176,6 +177,18 @@ pub fn all() -> Vec<Attack> {
             "new",
             "SETs of a frame of 1-byte Nones queued behind a held lock (decoded size x32)",
             memory::decode_amplify
+        ),
+        attack!(
+            "callback-silent",
+            "34",
+            "connections pass count_to a callback and never answer it, 70 calls each",
+            peers::silent_callbacks
+        ),
+        attack!(
+            "hosted-flood",
+            "37",
+            "requests naming 150,000 distinct client objects each, as one argument",
+            peers::hosted_flood
         ),
         attack!(
             "slowloris-fat",
