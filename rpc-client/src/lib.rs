@@ -79,7 +79,7 @@ pub use rpc_core::{Args, ErrorKind, HandleId, RemoteError, Value};
 pub use rpc_macros::{interface, remote};
 pub use rpc_peer::stream::STREAM_TYPE;
 pub use rpc_peer::{
-    CallError, Callback, ConnectError, Proxy, RemoteFailure, RemoteStream, Returned,
+    CallError, Callback, ConnectError, Proxy, RemoteFailure, RemoteStream, Returned, Side,
 };
 pub use rpc_peer::{Remote, RemoteFields, RemoteMethods};
 pub use typed::TypedProxy;

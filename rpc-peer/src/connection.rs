@@ -45,7 +45,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::call::CallContext;
-use crate::error::{CallError, ConnectError, RemoteFailure};
+use crate::error::{CallError, ConnectError, RemoteFailure, Side};
 use crate::handle_table::HandleTable;
 use crate::host::{Host, HostConfig, serve_peer_calls};
 use crate::link::{LinkError, PeerLink, PeerMux};
@@ -474,9 +474,15 @@ impl Connection {
         if error.session.is_none() {
             error.session = Some(self.session);
         }
+        // A client's connection calls the server's objects; a session's end, the client's.
+        let side = match self.route {
+            Route::Requests { .. } => Side::Server,
+            Route::Peer => Side::Client,
+        };
         CallError::Remote(Box::new(RemoteFailure {
             error,
-            server: self.peer,
+            side,
+            peer: self.peer,
             op,
         }))
     }

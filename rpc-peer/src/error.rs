@@ -70,17 +70,38 @@ impl From<io::Error> for ConnectError {
     }
 }
 
-/// A failure on the server, with where it was asked for: the server's address and the op.
+/// Which end of a connection ran an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The server: a client called one of its objects.
+    Server,
+    /// The client: a server method called an object the client passed it (a callback).
+    Client,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Server => "server",
+            Side::Client => "client",
+        })
+    }
+}
+
+/// A failure on the peer (the server, or for a callback the client), with where it was asked
+/// for: the peer's address and the op.
 ///
 /// Its `Display` is the multi-line report [`CallError::Remote`] prints: a summary line, the
-/// cause chain, and the server's stack text between header and footer lines.
+/// cause chain, and the peer's stack text between header and footer lines.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RemoteFailure {
-    /// The error as the server sent it (session filled in from the connection when the server
+    /// The error as the peer sent it (session filled in from the connection when the peer
     /// left it out).
     pub error: RemoteError,
-    /// The address of the server that failed.
-    pub server: SocketAddr,
+    /// Which end ran the op: the server, or the client for a call to its object.
+    pub side: Side,
+    /// The address of the end that failed.
+    pub peer: SocketAddr,
     /// The op that failed, as the seed spelled it: `GET`, `SET`, `DEL`, `RUN`, `DIR`, `ALL`,
     /// `OPEN`, `STATS`, `PING`.
     pub op: &'static str,
@@ -90,7 +111,11 @@ impl fmt::Display for RemoteFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.error;
         let place = e.place();
-        write!(f, "{} {place} failed on the server: {}", self.op, e.kind)?;
+        write!(
+            f,
+            "{} {place} failed on the {}: {}",
+            self.op, self.side, e.kind
+        )?;
         if !e.type_name.is_empty() {
             write!(f, " {}", e.type_name)?;
         }
@@ -106,9 +131,9 @@ impl fmt::Display for RemoteFailure {
             };
             write!(
                 f,
-                "\n--- remote stack (server {}, session {session}, {place}) ---\n{stack}\n\
+                "\n--- remote stack ({} {}, session {session}, {place}) ---\n{stack}\n\
                  --- end of remote stack ---",
-                self.server
+                self.side, self.peer
             )?;
         }
         Ok(())
@@ -228,7 +253,8 @@ mod tests {
         error.session = Some(7);
         CallError::Remote(Box::new(RemoteFailure {
             error,
-            server: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+            side: Side::Server,
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
             op: "RUN",
         }))
     }
@@ -265,7 +291,8 @@ mod tests {
     fn no_stack_means_no_stack_section_and_no_type_name_no_double_space() {
         let e = CallError::Remote(Box::new(RemoteFailure {
             error: RemoteError::new(ErrorKind::NoSuchMember, "no member `x`"),
-            server: "127.0.0.1:1".parse().expect("a literal address"),
+            side: Side::Server,
+            peer: "127.0.0.1:1".parse().expect("a literal address"),
             op: "GET",
         }));
         assert_eq!(

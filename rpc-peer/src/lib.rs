@@ -61,7 +61,7 @@ pub use args::positional;
 pub use builtins::{Dict, KeyError, List};
 pub use call::{ArgError, ArgReader, CallContext, FromArg, Produced, ToReply, raised};
 pub use callback::Callback;
-pub use error::{CallError, ConnectError, RemoteFailure};
+pub use error::{CallError, ConnectError, RemoteFailure, Side};
 pub use handle_table::HandleTable;
 pub use host::{Host, HostConfig, Step, Waiting};
 pub use object::{MemberInfo, Object, Remote, RemoteFields, RemoteMethods, Started};

@@ -91,8 +91,8 @@ pub use rpc_core::{Args, ErrorKind, RemoteError, Value};
 pub use rpc_macros::remote;
 pub use rpc_peer::{
     ArgError, ArgReader, CallContext, CallError, Callback, Dict, FromArg, KeyError, List,
-    MemberInfo, Object, Produced, Proxy, Remote, RemoteFields, RemoteMethods, Returned, Started,
-    ToReply, raised,
+    MemberInfo, Object, Produced, Proxy, Remote, RemoteFailure, RemoteFields, RemoteMethods,
+    Returned, Side, Started, ToReply, raised,
 };
 pub use server::{BuildError, RunningServer, Server, ServerBuilder};
 

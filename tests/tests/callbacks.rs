@@ -283,6 +283,13 @@ async fn an_error_in_a_callback_reaches_the_server_method_and_back() {
     // The server's error carries the client's: its message and the callback's stack.
     assert!(text.contains("no 3"), "{text}");
     assert!(text.contains("a callback"), "{text}");
+    // The inner report names the end that ran the callback: the client, not the server.
+    assert!(text.contains("RUN callback failed on the client"), "{text}");
+    assert!(
+        text.contains("--- remote stack (client 127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("failed on the server"), "{text}");
     let ok: i64 = room
         .call_as("apply", (&failing, 0))
         .await
