@@ -98,6 +98,10 @@ pub enum TypeSpec {
     /// A stream of items of this type text, returned by a method the server writes as
     /// `impl Stream<Item = T>` or `impl Iterator<Item = T>`.
     Stream(&'static str),
+    /// An object of the caller's own (a [`Callback`](crate::Callback) or a
+    /// [`Remote`](crate::Remote) the client hosts), passed as a parameter; the server's method
+    /// takes it as a `Proxy` and calls back through it.
+    Peer,
 }
 
 impl fmt::Display for TypeSpec {
@@ -106,6 +110,7 @@ impl fmt::Display for TypeSpec {
             TypeSpec::Data(text) => f.write_str(text),
             TypeSpec::Object(name) => write!(f, "Remote<{name}>"),
             TypeSpec::Stream(item) => write!(f, "impl Stream<Item = {item}>"),
+            TypeSpec::Peer => f.write_str("Proxy"),
         }
     }
 }
@@ -237,7 +242,7 @@ fn field_problem(
     writable: bool,
 ) -> Option<String> {
     let expected_kind = match ty {
-        TypeSpec::Data(_) | TypeSpec::Stream(_) => MemberKind::Field,
+        TypeSpec::Data(_) | TypeSpec::Stream(_) | TypeSpec::Peer => MemberKind::Field,
         TypeSpec::Object(_) => MemberKind::Object,
     };
     if member.kind != expected_kind {
@@ -326,6 +331,7 @@ fn returns_match(found: &str, declared: &TypeSpec) -> bool {
             let declared = strip_paths(item);
             found == declared || result_ok(found) == Some(declared.as_str())
         }),
+        TypeSpec::Peer => found == "Proxy",
     }
 }
 

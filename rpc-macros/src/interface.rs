@@ -76,6 +76,9 @@ enum Kind {
     Str,
     /// A remote object, as the typed proxy type that stands for it.
     Object(TokenStream2),
+    /// `&Callback` or `&Remote<T>`: an object the caller hosts, which the server's method
+    /// takes as a `Proxy`.
+    Peer,
 }
 
 impl Kind {
@@ -89,6 +92,7 @@ impl Kind {
                     <#proxy as ::rpc_client::TypedProxy>::TYPE_NAME
                 )
             },
+            Kind::Peer => quote!(::rpc_client::typed::TypeSpec::Peer),
         }
     }
 }
@@ -638,6 +642,9 @@ impl Interface {
                         return Ok(Kind::Str);
                     }
                 }
+                if is_hosted_path(elem) {
+                    return Ok(Kind::Peer);
+                }
                 if let Some(proxy) = self.proxy_type(elem) {
                     if is_proxy_path(elem) {
                         return Ok(Kind::Object(proxy));
@@ -649,8 +656,9 @@ impl Interface {
                 r,
                 format!(
                     "unsupported parameter type `{}`: a reference parameter is `&str` (sent as a \
-                     string) or `&SomethingProxy` (a typed proxy, sent as a handle); other data \
-                     is passed owned (`Vec<u8>`, not `&[u8]`) because arguments travel by value",
+                     string), `&SomethingProxy` (a typed proxy, sent as a handle) or \
+                     `&Callback` / `&Remote<T>` (an object of the caller's, which the server \
+                     takes as a `Proxy`); other data is passed owned (`Vec<u8>`, not `&[u8]`) because arguments travel by value",
                     type_text(ty)
                 ),
             ));
@@ -752,6 +760,15 @@ impl Interface {
             _ => unsupported("an interface names owned data types (`i64`, `String`, `Vec<T>`)"),
         }
     }
+}
+
+/// Whether `ty` names an object the caller hosts: a path ending in `Callback` (no generic
+/// arguments) or `Remote<T>`.
+fn is_hosted_path(ty: &Type) -> bool {
+    last_segment(ty).is_some_and(|s| {
+        (s.ident == "Callback" && matches!(s.arguments, PathArguments::None))
+            || (s.ident == "Remote" && matches!(s.arguments, PathArguments::AngleBracketed(_)))
+    })
 }
 
 /// Whether `ty` is written as a path ending in `...Proxy` (not the trait's name or `Self`).

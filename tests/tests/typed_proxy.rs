@@ -343,3 +343,30 @@ async fn a_stream_result_is_a_typed_stream() {
     drop((counter, client));
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_callback_parameter_is_declared_as_a_callback() {
+    use std::sync::{Arc, Mutex};
+    let (server, client) = connect().await;
+    let counter = CounterProxy::open(&client, "counter", (0,))
+        .await
+        .expect("open")
+        .checked()
+        .await
+        .expect("the declaration, count_to(n, observer: &Callback) included, matches the server");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let observer = rpc_client::Callback::new({
+        let seen = Arc::clone(&seen);
+        move |(i, n): (u64, u64)| {
+            // Invariant: the lock is only taken here and after the call, never poisoned.
+            seen.lock().expect("not poisoned").push((i, n));
+        }
+    });
+    assert_eq!(counter.count_to(3, &observer).await.expect("count_to"), 3);
+    assert_eq!(
+        *seen.lock().expect("not poisoned"),
+        [(1, 3), (2, 3), (3, 3)]
+    );
+    drop((counter, observer, client));
+    server.shutdown().await.expect("shutdown");
+}

@@ -27,7 +27,7 @@
 
 #![deny(missing_docs)]
 
-use rpc_client::interface;
+use rpc_client::{Callback, interface};
 
 /// A counter that lives on the server.
 #[interface(name = "Counter")]
@@ -77,4 +77,8 @@ pub trait Counter {
 
     /// Items of a small summary, as a list of (name, value) pairs.
     fn summary(&self) -> Vec<(String, i64)>;
+
+    /// Calls `observer(i, n)` for `i` in `1..=n` (`n` at most 1,000) as a progress callback;
+    /// returns how many calls it made.
+    fn count_to(&self, n: u64, observer: &Callback) -> u64;
 }
