@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures::StreamExt;
-use rpc_client::{CallError, Client, ConnectError, Proxy, Value};
+use rpc_client::{CallError, Client, ConnectError, Proxy, Returned, Value};
 use rpc_core::Args;
 
 use crate::args::{Command, Target};
@@ -108,23 +108,35 @@ pub async fn run(
                 named: named.clone(),
             };
             let returned = root.call_with(method, args).await?;
-            match returned.as_proxy() {
-                // A stream: its items, one line each, as they arrive.
-                Some(proxy) if proxy.type_name() == rpc_client::STREAM_TYPE => {
-                    let mut items = proxy.clone().into_stream::<Value>()?;
-                    drop(returned);
-                    while let Some(item) = items.next().await {
-                        output::print(&output::returned(&item?.into(), json));
-                    }
-                    None
-                }
-                _ => Some(output::returned(&returned, json)),
-            }
+            print_if_stream(returned, json)
+                .await?
+                .map(|returned| output::returned(&returned, json))
         }
         Command::All { .. } => Some(output::returned(&root.all().await?.into(), json)),
         Command::Shell { .. } => unreachable!("the shell is not a one-shot command"),
     };
     Ok(text)
+}
+
+/// When `returned` is a stream, prints its items one line each as they arrive and gives
+/// `None`; any other result comes back to be printed whole.
+///
+/// # Errors
+/// The stream's error (its items before it are printed).
+pub async fn print_if_stream(
+    returned: Returned,
+    json: bool,
+) -> Result<Option<Returned>, CallError> {
+    let proxy = match returned.as_proxy() {
+        Some(proxy) if proxy.type_name() == rpc_client::STREAM_TYPE => proxy.clone(),
+        _ => return Ok(Some(returned)),
+    };
+    drop(returned);
+    let mut items = proxy.into_stream::<Value>()?;
+    while let Some(item) = items.next().await {
+        output::print(&output::returned(&item?.into(), json));
+    }
+    Ok(None)
 }
 
 /// Prints the outcome of a one-shot command and gives its exit status: the result on stdout,

@@ -14,7 +14,7 @@ use std::io::{self, BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rpc_client::{CallError, Proxy};
+use rpc_client::{CallError, Proxy, Returned};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -224,9 +224,17 @@ impl Shell<'_> {
         }
         match self.evaluate(&stmt) {
             Some(Ok(Outcome::Nothing)) => {}
-            Some(Ok(Outcome::Returned(result))) => {
-                output::print(&output::returned(&result, self.json))
-            }
+            Some(Ok(Outcome::Returned(result))) => match self.print_returned(result) {
+                Some(Ok(())) => {}
+                Some(Err(CallError::Disconnected)) => {
+                    self.failed = true;
+                    let failure = Failure::Call(CallError::Disconnected);
+                    output::eprint(&output::error(&failure.to_string(), self.color));
+                    return Flow::Stop(End::Connection);
+                }
+                Some(Err(e)) => self.fail(&Failure::Call(e).to_string()),
+                None => self.fail("interrupted"),
+            },
             Some(Ok(Outcome::Members(members))) => {
                 output::print(&output::members(&members, self.json))
             }
@@ -252,6 +260,28 @@ impl Shell<'_> {
         self.runtime.block_on(async {
             tokio::select! {
                 result = eval::run(root, stmt) => Some(result),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        })
+    }
+
+    /// Prints a result: a stream's items one line each as they arrive (Ctrl-C stops reading
+    /// on a terminal, which releases the stream), anything else whole; `None` when
+    /// interrupted.
+    fn print_returned(&self, result: Returned) -> Option<Result<(), CallError>> {
+        let json = self.json;
+        let print = async move {
+            if let Some(result) = commands::print_if_stream(result, json).await? {
+                output::print(&output::returned(&result, json));
+            }
+            Ok(())
+        };
+        if !self.interactive {
+            return Some(self.runtime.block_on(print));
+        }
+        self.runtime.block_on(async {
+            tokio::select! {
+                result = print => Some(result),
                 _ = tokio::signal::ctrl_c() => None,
             }
         })

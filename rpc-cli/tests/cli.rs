@@ -374,6 +374,18 @@ fn shell_on_counter_from_piped_stdin() {
 }
 
 #[test]
+fn shell_prints_a_streams_items_and_goes_on() {
+    let server = TestServer::start();
+    let run = rpc(
+        &["shell", &server.addr(), "counter", "--open", "[3]"],
+        Some("countdown()\nadd(1)\ncountdown()\n"),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stderr, "");
+    assert_eq!(run.stdout, "3\n2\n1\n0\n4\n4\n3\n2\n1\n0\n");
+}
+
+#[test]
 fn shell_on_dict_maps_items_to_set_item_and_get_item() {
     let server = TestServer::start();
     let run = rpc(
