@@ -402,3 +402,93 @@ async fn the_demo_counter_reports_progress_through_a_closure() {
         .expect("count_to");
     assert_eq!(capped, 1_000);
 }
+
+/// A client object that makes more client objects.
+#[remote]
+#[derive(Debug, Default)]
+pub struct Factory {
+    made: Vec<Remote<Listener>>,
+}
+
+#[remote]
+impl Factory {
+    /// A new listener of this client's, counting from `count`; kept here too.
+    pub fn make(&mut self, count: i64) -> Remote<Listener> {
+        let made = Remote::new(Listener { count, last: None });
+        self.made.push(made.clone());
+        made
+    }
+}
+
+/// The server's side of the test: takes objects a callback returns.
+#[rpc_server::remote]
+#[derive(Debug, Default)]
+pub struct Collector {
+    kept: Vec<Proxy>,
+}
+
+#[rpc_server::remote]
+impl Collector {
+    /// A new, empty collector.
+    #[remote(constructor)]
+    pub fn new() -> Self {
+        Collector::default()
+    }
+
+    /// Asks `factory` for `n` listeners, keeps them and bumps each by 1; the sum of their
+    /// counts after the bump.
+    pub async fn collect(&mut self, factory: Proxy, n: i64) -> Result<i64, CallError> {
+        let mut sum = 0;
+        for i in 0..n {
+            let made = factory.call("make", (i * 10,)).await?.into_proxy()?;
+            sum += made.call_as::<i64>("bump", (1,)).await?;
+            self.kept.push(made);
+        }
+        Ok(sum)
+    }
+
+    /// Drops the kept listeners.
+    pub fn clear(&mut self) -> usize {
+        let n = self.kept.len();
+        self.kept.clear();
+        n
+    }
+}
+
+#[tokio::test]
+async fn a_callback_can_return_an_object_of_the_client() {
+    let server = Server::builder()
+        .root::<Collector>("collector")
+        .build()
+        .expect("valid server")
+        .spawn(TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+        .expect("spawn");
+    let client = bounded("connect", Client::connect(server.local_addr()))
+        .await
+        .expect("connect");
+    let collector = bounded("open", client.open("collector", ()))
+        .await
+        .expect("open");
+    let factory = Remote::new(Factory::default());
+    let sum: i64 = bounded("collect", collector.call_as("collect", (&factory, 3)))
+        .await
+        .expect("collect");
+    assert_eq!(sum, 1 + 11 + 21);
+    assert_eq!(
+        client.exports_held(),
+        3,
+        "the three listeners the server keeps"
+    );
+    // The listeners the server bumped are the client's own objects.
+    assert_eq!(factory.read().await.made.len(), 3);
+    for (i, made) in factory.read().await.made.iter().enumerate() {
+        assert_eq!(made.read().await.count, i as i64 * 10 + 1);
+    }
+    let cleared: usize = bounded("clear", collector.call_as("clear", ()))
+        .await
+        .expect("clear");
+    assert_eq!(cleared, 3);
+    wait_until("the server's releases", || client.exports_held() == 0).await;
+    drop((collector, client));
+    server.shutdown().await.expect("shutdown");
+}
