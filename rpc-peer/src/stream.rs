@@ -288,6 +288,14 @@ impl Object for StreamObject {
     }
 }
 
+/// The error for a `next_batch` answer that is not `(items, done)`.
+fn bad_batch(answer: &Value) -> CallError {
+    CallError::Unexpected(format!(
+        "a stream's next_batch answered a value of kind {}, not (items, done)",
+        answer.kind_name()
+    ))
+}
+
 type Batch = BoxFuture<'static, Result<(Vec<Value>, bool), CallError>>;
 
 /// The items of a peer's stream, read as an async `Stream` (see the module docs). Dropping it
@@ -354,9 +362,23 @@ impl<T> RemoteStream<T> {
         let proxy = self.proxy.clone();
         let max = self.batch;
         Box::pin(async move {
-            proxy
-                .call_as::<(Vec<Value>, bool)>(NEXT_BATCH, (max,))
-                .await
+            // The answer is taken apart as the value it is, not deserialized into
+            // `(Vec<Value>, bool)`: that would rebuild every item once more before
+            // `poll_next` reads it as `T` (P10 in `docs/PERFORMANCE.md`).
+            match proxy.call(NEXT_BATCH, (max,)).await? {
+                crate::Returned::Value(Value::Tuple(answer)) => {
+                    match <[Value; 2]>::try_from(answer) {
+                        Ok([Value::List(items), Value::Bool(done)]) => Ok((items, done)),
+                        Ok(other) => Err(bad_batch(&Value::Tuple(other.into()))),
+                        Err(answer) => Err(bad_batch(&Value::Tuple(answer))),
+                    }
+                }
+                crate::Returned::Value(other) => Err(bad_batch(&other)),
+                crate::Returned::Object(proxy) => Err(CallError::Unexpected(format!(
+                    "a stream's next_batch answered a {} object, not its items",
+                    proxy.type_name()
+                ))),
+            }
         })
     }
 }
