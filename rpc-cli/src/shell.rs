@@ -222,22 +222,18 @@ impl Shell<'_> {
             }
             _ => {}
         }
-        match self.evaluate(&stmt) {
-            Some(Ok(Outcome::Nothing)) => {}
-            Some(Ok(Outcome::Returned(result))) => match self.print_returned(result) {
-                Some(Ok(())) => {}
-                Some(Err(CallError::Disconnected)) => {
-                    self.failed = true;
-                    let failure = Failure::Call(CallError::Disconnected);
-                    output::eprint(&output::error(&failure.to_string(), self.color));
-                    return Flow::Stop(End::Connection);
-                }
-                Some(Err(e)) => self.fail(&Failure::Call(e).to_string()),
-                None => self.fail("interrupted"),
-            },
+        let done = match self.interruptible(eval::run(&self.root, &stmt)) {
+            Some(Ok(Outcome::Nothing)) => Some(Ok(())),
+            Some(Ok(Outcome::Returned(result))) => self.print_returned(result),
             Some(Ok(Outcome::Members(members))) => {
-                output::print(&output::members(&members, self.json))
+                output::print(&output::members(&members, self.json));
+                Some(Ok(()))
             }
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        match done {
+            Some(Ok(())) => {}
             Some(Err(EvalError::Call(CallError::Disconnected))) => {
                 self.failed = true;
                 let failure = Failure::Call(CallError::Disconnected);
@@ -250,16 +246,15 @@ impl Shell<'_> {
         Flow::Continue
     }
 
-    /// Runs `stmt`; `None` when Ctrl-C interrupted it (on a terminal only: elsewhere Ctrl-C
+    /// Runs `work`; `None` when Ctrl-C interrupted it (on a terminal only: elsewhere Ctrl-C
     /// keeps its default effect of ending the process).
-    fn evaluate(&self, stmt: &Stmt) -> Option<Result<Outcome, EvalError>> {
-        let root = &self.root;
+    fn interruptible<F: Future>(&self, work: F) -> Option<F::Output> {
         if !self.interactive {
-            return Some(self.runtime.block_on(eval::run(root, stmt)));
+            return Some(self.runtime.block_on(work));
         }
         self.runtime.block_on(async {
             tokio::select! {
-                result = eval::run(root, stmt) => Some(result),
+                result = work => Some(result),
                 _ = tokio::signal::ctrl_c() => None,
             }
         })
@@ -268,22 +263,13 @@ impl Shell<'_> {
     /// Prints a result: a stream's items one line each as they arrive (Ctrl-C stops reading
     /// on a terminal, which releases the stream), anything else whole; `None` when
     /// interrupted.
-    fn print_returned(&self, result: Returned) -> Option<Result<(), CallError>> {
+    fn print_returned(&self, result: Returned) -> Option<Result<(), EvalError>> {
         let json = self.json;
-        let print = async move {
+        self.interruptible(async move {
             if let Some(result) = commands::print_if_stream(result, json).await? {
                 output::print(&output::returned(&result, json));
             }
             Ok(())
-        };
-        if !self.interactive {
-            return Some(self.runtime.block_on(print));
-        }
-        self.runtime.block_on(async {
-            tokio::select! {
-                result = print => Some(result),
-                _ = tokio::signal::ctrl_c() => None,
-            }
         })
     }
 

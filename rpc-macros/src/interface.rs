@@ -658,7 +658,8 @@ impl Interface {
                     "unsupported parameter type `{}`: a reference parameter is `&str` (sent as a \
                      string), `&SomethingProxy` (a typed proxy, sent as a handle) or \
                      `&Callback` / `&Remote<T>` (an object of the caller's, which the server \
-                     takes as a `Proxy`); other data is passed owned (`Vec<u8>`, not `&[u8]`) because arguments travel by value",
+                     takes as a `Proxy`); other data is passed owned (`Vec<u8>`, not \
+                     `&[u8]`) because arguments travel by value",
                     type_text(ty)
                 ),
             ));

@@ -141,6 +141,7 @@ impl Listener {
 async fn start() -> RunningServer {
     let server = Server::builder()
         .root::<Room>("room")
+        .root::<Collector>("collector")
         .build()
         .expect("valid server");
     server
@@ -457,12 +458,7 @@ impl Collector {
 
 #[tokio::test]
 async fn a_callback_can_return_an_object_of_the_client() {
-    let server = Server::builder()
-        .root::<Collector>("collector")
-        .build()
-        .expect("valid server")
-        .spawn(TcpListener::bind("127.0.0.1:0").await.expect("bind"))
-        .expect("spawn");
+    let server = start().await;
     let client = bounded("connect", Client::connect(server.local_addr()))
         .await
         .expect("connect");
