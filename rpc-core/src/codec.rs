@@ -246,8 +246,9 @@ impl<T: DeserializeOwned> Deserializer<tarpc::Response<T>> for WireCodec {
 pub enum ClientFrame<T> {
     /// A tarpc request or cancel.
     Tarpc(ClientMessage<T>),
-    /// A message of the peer protocol (an answer to a server's call, ...).
-    Peer(PeerMessage),
+    /// A message of the peer protocol (an answer to a server's call, ...), boxed: it is
+    /// larger than tarpc's messages, and every frame is moved several times on its way.
+    Peer(Box<PeerMessage>),
 }
 
 /// A frame from server to client: one of tarpc's `Response`s, or a [`PeerMessage`] (encoded as
@@ -256,8 +257,9 @@ pub enum ClientFrame<T> {
 pub enum ServerFrame<R> {
     /// A tarpc response.
     Tarpc(tarpc::Response<R>),
-    /// A message of the peer protocol (a call to an object the client exported, ...).
-    Peer(PeerMessage),
+    /// A message of the peer protocol (a call to an object the client exported, ...), boxed
+    /// as in [`ClientFrame`].
+    Peer(Box<PeerMessage>),
 }
 
 /// A frame read from the wire: what goes to tarpc, or a peer message.
@@ -286,7 +288,7 @@ impl<T> InFrame for ClientFrame<T> {
     fn split(self) -> Result<ClientMessage<T>, PeerMessage> {
         match self {
             ClientFrame::Tarpc(message) => Ok(message),
-            ClientFrame::Peer(message) => Err(message),
+            ClientFrame::Peer(message) => Err(*message),
         }
     }
 }
@@ -297,7 +299,7 @@ impl<T> OutFrame for ClientFrame<T> {
         ClientFrame::Tarpc(message)
     }
     fn peer(message: PeerMessage) -> Self {
-        ClientFrame::Peer(message)
+        ClientFrame::Peer(Box::new(message))
     }
 }
 
@@ -306,7 +308,7 @@ impl<R> InFrame for ServerFrame<R> {
     fn split(self) -> Result<tarpc::Response<R>, PeerMessage> {
         match self {
             ServerFrame::Tarpc(response) => Ok(response),
-            ServerFrame::Peer(message) => Err(message),
+            ServerFrame::Peer(message) => Err(*message),
         }
     }
 }
@@ -317,7 +319,7 @@ impl<R> OutFrame for ServerFrame<R> {
         ServerFrame::Tarpc(response)
     }
     fn peer(message: PeerMessage) -> Self {
-        ServerFrame::Peer(message)
+        ServerFrame::Peer(Box::new(message))
     }
 }
 
@@ -387,7 +389,7 @@ enum WireClientFrame<T> {
         trace_context: trace::Context,
         request_id: u64,
     },
-    Peer(PeerMessage),
+    Peer(Box<PeerMessage>),
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for ClientFrame<T> {

@@ -101,11 +101,20 @@ impl Outbox {
     }
 
     /// The next message, or `None` with the writer registered to be woken by the next push.
+    ///
+    /// Inlined: the common case (nothing queued, the writer already registered) is two loads,
+    /// and it runs at every flush on both ends.
+    #[inline]
     fn poll_pop(&self, cx: &mut Context<'_>) -> Option<PeerMessage> {
+        if !self.waiting.load(Ordering::Acquire) && self.armed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.poll_pop_slow(cx)
+    }
+
+    #[inline(never)]
+    fn poll_pop_slow(&self, cx: &mut Context<'_>) -> Option<PeerMessage> {
         if !self.waiting.load(Ordering::Acquire) {
-            if self.armed.load(Ordering::Acquire) {
-                return None;
-            }
             self.writer.register(cx.waker());
             self.armed.store(true, Ordering::Release);
             // A push between the load and the registration would be missed without this.

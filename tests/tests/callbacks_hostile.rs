@@ -163,7 +163,7 @@ impl FakeServer {
     }
 
     async fn send_peer(&mut self, message: PeerMessage) {
-        let frame: ServerFrame<ObjectServiceResponse> = ServerFrame::Peer(message);
+        let frame: ServerFrame<ObjectServiceResponse> = ServerFrame::Peer(Box::new(message));
         let bytes = self.codec.encode(&frame).expect("encode");
         write_frame(&mut self.stream, &bytes).await;
     }
@@ -177,7 +177,7 @@ impl FakeServer {
                 .decode::<ClientFrame<ObjectServiceRequest>>(&frame)
                 .expect("decodes")
             {
-                return message;
+                return *message;
             }
         }
     }
