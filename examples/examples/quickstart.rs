@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         println!(
             "    {:<8} {:<40} {doc}",
             format!("{:?}", member.kind),
-            member.signature
+            member.signature()
         );
     }
 

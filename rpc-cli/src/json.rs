@@ -174,8 +174,9 @@ pub fn returned_to_json(returned: &Returned) -> Json {
     }
 }
 
-/// Converts DIR entries into an array of `{"name", "kind", "signature", "doc"}` objects, kind
-/// being `"field"`, `"object"` or `"method"`.
+/// Converts DIR entries into an array of `{"name", "kind", "signature", "type", "params",
+/// "read_only", "doc"}` objects, kind being `"field"`, `"object"` or `"method"`, `type` a
+/// field's type or a method's result, `params` a method's `[{"name", "type"}]`.
 pub fn members_to_json(members: &[Member]) -> Json {
     Json::Array(
         members
@@ -184,7 +185,16 @@ pub fn members_to_json(members: &[Member]) -> Json {
                 let mut object = Map::new();
                 object.insert("name".to_owned(), Json::from(m.name.as_str()));
                 object.insert("kind".to_owned(), Json::from(kind_name(m.kind)));
-                object.insert("signature".to_owned(), Json::from(m.signature.as_str()));
+                object.insert("signature".to_owned(), Json::from(m.signature()));
+                object.insert("type".to_owned(), Json::from(m.ty.as_str()));
+                let params = m.params.iter().map(|p| {
+                    let mut param = Map::new();
+                    param.insert("name".to_owned(), Json::from(p.name.as_str()));
+                    param.insert("type".to_owned(), Json::from(p.ty.as_str()));
+                    Json::Object(param)
+                });
+                object.insert("params".to_owned(), Json::Array(params.collect()));
+                object.insert("read_only".to_owned(), Json::from(m.read_only));
                 object.insert("doc".to_owned(), Json::from(m.doc.as_str()));
                 Json::Object(object)
             })
@@ -331,12 +341,25 @@ mod tests {
         let members = vec![Member {
             name: "add".into(),
             kind: MemberKind::Method,
-            signature: "add(n: i64) -> i64".into(),
+            ty: "i64".into(),
+            params: vec![rpc_client::Param {
+                name: "n".into(),
+                ty: "i64".into(),
+            }],
+            read_only: false,
             doc: "Adds.".into(),
         }];
         assert_eq!(
             members_to_json(&members),
-            json!([{"name": "add", "kind": "method", "signature": "add(n: i64) -> i64", "doc": "Adds."}])
+            json!([{
+                "name": "add",
+                "kind": "method",
+                "signature": "add(n: i64) -> i64",
+                "type": "i64",
+                "params": [{"name": "n", "type": "i64"}],
+                "read_only": false,
+                "doc": "Adds.",
+            }])
         );
     }
 }

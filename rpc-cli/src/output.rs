@@ -26,7 +26,7 @@ pub fn members(members: &[Member], json: bool) -> String {
     }
     let width = members
         .iter()
-        .map(|m| m.signature.chars().count())
+        .map(|m| m.signature().chars().count())
         .max()
         .unwrap_or(0)
         .min(60);
@@ -36,11 +36,7 @@ pub fn members(members: &[Member], json: bool) -> String {
             out.push('\n');
         }
         let doc = m.doc.lines().next().unwrap_or("").trim();
-        let signature = if m.signature.is_empty() {
-            &m.name
-        } else {
-            &m.signature
-        };
+        let signature = m.signature();
         let line = format!("{:<6}  {signature:<width$}  {doc}", json::kind_name(m.kind));
         out.push_str(line.trim_end());
     }
@@ -101,35 +97,47 @@ pub fn eprint(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rpc_client::MemberKind;
+    use rpc_client::{MemberKind, Param};
 
     #[test]
     fn members_align_and_keep_the_first_doc_line() {
+        let member = |name: &str, kind, params: Vec<Param>, ty: &str, doc: &str| Member {
+            name: name.into(),
+            kind,
+            ty: ty.into(),
+            params,
+            read_only: false,
+            doc: doc.into(),
+        };
+        let n = Param {
+            name: "n".into(),
+            ty: "i64".into(),
+        };
         let list = vec![
+            member(
+                "value",
+                MemberKind::Field,
+                vec![],
+                "i64",
+                "The current value.",
+            ),
+            member(
+                "add",
+                MemberKind::Method,
+                vec![n],
+                "i64",
+                "Adds `n`.\n\nMore text.",
+            ),
             Member {
-                name: "value".into(),
-                kind: MemberKind::Field,
-                signature: "value: i64".into(),
-                doc: "The current value.".into(),
-            },
-            Member {
-                name: "add".into(),
-                kind: MemberKind::Method,
-                signature: "add(n: i64) -> i64".into(),
-                doc: "Adds `n`.\n\nMore text.".into(),
-            },
-            Member {
-                name: "bare".into(),
-                kind: MemberKind::Object,
-                signature: String::new(),
-                doc: String::new(),
+                read_only: true,
+                ..member("child", MemberKind::Object, vec![], "Remote<Counter>", "")
             },
         ];
         assert_eq!(
             members(&list, false),
-            "field   value: i64          The current value.\n\
-             method  add(n: i64) -> i64  Adds `n`.\n\
-             object  bare"
+            "field   value: i64                          The current value.\n\
+             method  add(n: i64) -> i64                  Adds `n`.\n\
+             object  child: Remote<Counter> (read-only)"
         );
     }
 

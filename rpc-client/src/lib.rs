@@ -74,7 +74,7 @@ pub mod typed;
 pub use client::{
     Client, ClientBuilder, DEFAULT_CLIENT_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_EXPORTS,
 };
-pub use rpc_core::protocol::{Member, MemberKind, ServerInfo, ServerStats};
+pub use rpc_core::protocol::{Member, MemberKind, Param, ServerInfo, ServerStats};
 pub use rpc_core::{Args, ErrorKind, HandleId, RemoteError, Value};
 pub use rpc_macros::{interface, remote};
 pub use rpc_peer::stream::STREAM_TYPE;

@@ -89,14 +89,14 @@ pub fn check_type(proxy: &Proxy, type_name: &str, interface: &str) -> Result<(),
 /// The type of a parameter, field or result as an interface declares it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TypeSpec {
-    /// Data sent by value, as its type text (`i64`, `Vec<(String, i64)>`); `()` for no
-    /// result. Path prefixes are ignored when comparing (`std::string::String` is `String`).
+    /// Data sent by value, as its wire type text (`i64`, `Vec<(String, i64)>`, written as
+    /// the server's DIR writes it: no paths, `&str` as `String`); `()` for no result.
     Data(&'static str),
     /// A remote object of the named server type, passed or returned as a handle (the server
     /// writes `Remote<Name>`).
     Object(&'static str),
     /// A stream of items of this type text, returned by a method the server writes as
-    /// `impl Stream<Item = T>` or `impl Iterator<Item = T>`.
+    /// `impl Stream<Item = T>` or `impl Iterator<Item = T>` (DIR: `Stream<T>`).
     Stream(&'static str),
     /// An object of the caller's own (a [`Callback`](crate::Callback) or a
     /// [`Remote`](crate::Remote) the client hosts), passed as a parameter; the server's method
@@ -109,7 +109,7 @@ impl fmt::Display for TypeSpec {
         match self {
             TypeSpec::Data(text) => f.write_str(text),
             TypeSpec::Object(name) => write!(f, "Remote<{name}>"),
-            TypeSpec::Stream(item) => write!(f, "impl Stream<Item = {item}>"),
+            TypeSpec::Stream(item) => write!(f, "Stream<{item}>"),
             TypeSpec::Peer => f.write_str("Proxy"),
         }
     }
@@ -198,10 +198,11 @@ pub async fn check_members(
 /// The mismatches between the server's DIR `members` and an interface's `specs`, one line
 /// each; empty when every declared member exists with the same kind and signature.
 ///
-/// Signatures are compared as the server writes them (`add(n: i64) -> i64`), with path
-/// prefixes ignored. A server result `Result<T, E>` (any path ending in `Result`) is compared
-/// by its `T`; `Remote<Name>` matches a typed proxy of `Name`. A field the interface sets must
-/// not be read-only on the server. Members the interface does not declare are ignored.
+/// Kinds, parameter names and types and results are compared as the data DIR carries
+/// ([`Member`]): both macros write a type the way it travels, so a server result
+/// `Result<T, E>` is its `T` and `Remote<Name>` is a typed proxy of `Name`. A field the
+/// interface sets must not be read-only on the server. Members the interface does not declare
+/// are ignored.
 pub fn mismatches(members: &[Member], specs: &[MemberSpec]) -> Vec<String> {
     let mut problems = Vec::new();
     for spec in specs {
@@ -218,7 +219,7 @@ pub fn mismatches(members: &[Member], specs: &[MemberSpec]) -> Vec<String> {
         };
         let problem = match &spec.kind {
             SpecKind::Field { ty, writable } => field_problem(member, spec, ty, *writable),
-            SpecKind::Method { ret, .. } => method_problem(member, spec, ret),
+            SpecKind::Method { params, ret } => method_problem(member, spec, params, ret),
         };
         if let Some(problem) = problem {
             problems.push(format!("`{}`: {problem}", spec.name));
@@ -250,20 +251,16 @@ fn field_problem(
             "declared as {} `{spec}`, the server has {} `{}`",
             kind_text(expected_kind),
             kind_text(member.kind),
-            member.signature
+            member.signature()
         ));
     }
-    let (text, read_only) = match member.signature.strip_suffix(" (read-only)") {
-        Some(text) => (text, true),
-        None => (member.signature.as_str(), false),
-    };
-    if strip_paths(text) != strip_paths(&spec.to_string()) {
+    if member.ty != ty.to_string() {
         return Some(format!(
             "declared as `{spec}`, the server has `{}`",
-            member.signature
+            member.signature()
         ));
     }
-    if writable && read_only {
+    if writable && member.read_only {
         return Some(format!(
             "declared as a writable field `{spec}`, the server's is read-only; declare it \
              #[field(readonly)]"
@@ -272,143 +269,51 @@ fn field_problem(
     None
 }
 
-fn method_problem(member: &Member, spec: &MemberSpec, ret: &TypeSpec) -> Option<String> {
+fn method_problem(
+    member: &Member,
+    spec: &MemberSpec,
+    params: &[(&'static str, TypeSpec)],
+    ret: &TypeSpec,
+) -> Option<String> {
     if member.kind != MemberKind::Method {
         return Some(format!(
             "declared as a method `{spec}`, the server has {} `{}`",
             kind_text(member.kind),
-            member.signature
+            member.signature()
         ));
     }
-    let expected = strip_paths(&spec.to_string());
-    let found = strip_paths(&member.signature);
-    let (expected_head, _) = split_return(&expected);
-    let (found_head, found_ret) = split_return(&found);
-    if expected_head == found_head && returns_match(found_ret.unwrap_or("()"), ret) {
+    let same_params = member.params.len() == params.len()
+        && member
+            .params
+            .iter()
+            .zip(params)
+            .all(|(found, (name, ty))| found.name == *name && found.ty == ty.to_string());
+    if same_params && member.ty == ret.to_string() {
         return None;
     }
     Some(format!(
         "declared as `{spec}`, the server has `{}`",
-        member.signature
+        member.signature()
     ))
-}
-
-/// `add(n: i64) -> i64` -> (`add(n: i64)`, Some(`i64`)); the arrow is found after the
-/// parameter list's closing parenthesis.
-fn split_return(signature: &str) -> (&str, Option<&str>) {
-    let mut depth = 0usize;
-    for (i, c) in signature.char_indices() {
-        match c {
-            '(' | '<' | '[' => depth += 1,
-            ')' | ']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 && c == ')' {
-                    let (head, rest) = signature.split_at(i + 1);
-                    return (head, rest.strip_prefix(" -> "));
-                }
-            }
-            '>' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    (signature, None)
-}
-
-/// Whether the server's result type text (paths stripped) fits the declared result.
-fn returns_match(found: &str, declared: &TypeSpec) -> bool {
-    if let Some(ok) = result_ok(found) {
-        return returns_match(ok, declared);
-    }
-    match declared {
-        TypeSpec::Data(text) => strip_paths(text) == found,
-        TypeSpec::Object(name) => {
-            found
-                .strip_prefix("Remote<")
-                .and_then(|s| s.strip_suffix('>'))
-                == Some(name)
-        }
-        TypeSpec::Stream(item) => stream_item(found).is_some_and(|found| {
-            let declared = strip_paths(item);
-            found == declared || result_ok(found) == Some(declared.as_str())
-        }),
-        TypeSpec::Peer => found == "Proxy",
-    }
-}
-
-/// For `impl Stream<Item = T> + ..` or `impl Iterator<Item = T> + ..` (path-stripped), the
-/// text of `T`.
-fn stream_item(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("impl ")?;
-    let rest = rest
-        .strip_prefix("Stream<Item = ")
-        .or_else(|| rest.strip_prefix("Iterator<Item = "))?;
-    let mut depth = 0usize;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '<' | '(' | '[' => depth += 1,
-            ')' | ']' => depth = depth.saturating_sub(1),
-            '>' if depth == 0 => return Some(&rest[..i]),
-            '>' => depth -= 1,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// For `Result<T, E>` or `io::Result<T>` (already path-stripped, so `Result<T>`) or an alias
-/// ending in `Result`, the text of `T`.
-fn result_ok(text: &str) -> Option<&str> {
-    let open = text.find('<')?;
-    let (head, rest) = text.split_at(open);
-    if !head.ends_with("Result") || !head.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        return None;
-    }
-    let inner = rest.strip_prefix('<')?.strip_suffix('>')?;
-    let mut depth = 0usize;
-    for (i, c) in inner.char_indices() {
-        match c {
-            '(' | '<' | '[' => depth += 1,
-            ')' | '>' | ']' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => return Some(inner[..i].trim()),
-            _ => {}
-        }
-    }
-    Some(inner.trim())
-}
-
-/// Drops every path prefix in a type text: `std::string::String` -> `String`,
-/// `rpc_server::Remote<crate::Counter>` -> `Remote<Counter>`.
-fn strip_paths(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_alphanumeric() || c == '_' {
-            word.push(c);
-            continue;
-        }
-        if c == ':' && chars.peek() == Some(&':') {
-            chars.next();
-            word.clear();
-            continue;
-        }
-        out.push_str(&word);
-        word.clear();
-        out.push(c);
-    }
-    out.push_str(&word);
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn member(name: &str, kind: MemberKind, signature: &str) -> Member {
+    fn member(name: &str, kind: MemberKind, params: &[(&str, &str)], ty: &str) -> Member {
         Member {
             name: name.into(),
             kind,
-            signature: signature.into(),
+            ty: ty.into(),
+            params: params
+                .iter()
+                .map(|&(name, ty)| rpc_core::Param {
+                    name: name.into(),
+                    ty: ty.into(),
+                })
+                .collect(),
+            read_only: false,
             doc: String::new(),
         }
     }
@@ -425,36 +330,21 @@ mod tests {
     }
 
     fn server() -> Vec<Member> {
+        use MemberKind::{Field, Method};
         vec![
-            member("value", MemberKind::Field, "value: i64"),
-            member("changes", MemberKind::Field, "changes: u64 (read-only)"),
-            member("add", MemberKind::Method, "add(n: i64) -> i64"),
-            member(
-                "child",
-                MemberKind::Method,
-                "child(name: String) -> rpc_server::Remote<Counter>",
-            ),
-            member(
-                "absorb",
-                MemberKind::Method,
-                "absorb(other: Remote<Counter>) -> i64",
-            ),
-            member(
-                "checked_div",
-                MemberKind::Method,
-                "checked_div(by: i64) -> Result<i64, CounterError>",
-            ),
-            member(
-                "read",
-                MemberKind::Method,
-                "read(path: String) -> io::Result<Vec<u8>>",
-            ),
-            member("reset", MemberKind::Method, "reset()"),
-            member(
-                "summary",
-                MemberKind::Method,
-                "summary() -> Vec<(String, i64)>",
-            ),
+            member("value", Field, &[], "i64"),
+            Member {
+                read_only: true,
+                ..member("changes", Field, &[], "u64")
+            },
+            member("add", Method, &[("n", "i64")], "i64"),
+            member("child", Method, &[("name", "String")], "Remote<Counter>"),
+            member("absorb", Method, &[("other", "Remote<Counter>")], "i64"),
+            member("checked_div", Method, &[("by", "i64")], "i64"),
+            member("read", Method, &[("path", "String")], "Vec<u8>"),
+            member("reset", Method, &[], "()"),
+            member("summary", Method, &[], "Vec<(String, i64)>"),
+            member("watch", Method, &[("observer", "Proxy")], "Stream<u64>"),
         ]
     }
 
@@ -482,7 +372,7 @@ mod tests {
             ),
             method(
                 "child",
-                vec![("name", TypeSpec::Data("std::string::String"))],
+                vec![("name", TypeSpec::Data("String"))],
                 TypeSpec::Object("Counter"),
             ),
             method(
@@ -502,6 +392,11 @@ mod tests {
             ),
             method("reset", vec![], TypeSpec::Data("()")),
             method("summary", vec![], TypeSpec::Data("Vec<(String, i64)>")),
+            method(
+                "watch",
+                vec![("observer", TypeSpec::Peer)],
+                TypeSpec::Stream("u64"),
+            ),
         ];
         assert_eq!(mismatches(&server(), &specs), Vec::<String>::new());
     }
@@ -540,6 +435,11 @@ mod tests {
                 TypeSpec::Data("u8"),
             ),
             method("missing", vec![], TypeSpec::Data("()")),
+            method(
+                "add",
+                vec![("amount", TypeSpec::Data("i64"))],
+                TypeSpec::Data("i64"),
+            ),
         ];
         let problems = mismatches(&server(), &specs);
         assert_eq!(
@@ -551,30 +451,12 @@ mod tests {
                 "`value`: declared as a method `value() -> i64`, the server has a field `value: i64`",
                 "`add`: declared as `add(n: String) -> i64`, the server has `add(n: i64) -> i64`",
                 "`child`: declared as `child(name: String) -> i64`, the server has \
-                 `child(name: String) -> rpc_server::Remote<Counter>`",
+                 `child(name: String) -> Remote<Counter>`",
                 "`checked_div`: declared as `checked_div(by: i64) -> u8`, the server has \
-                 `checked_div(by: i64) -> Result<i64, CounterError>`",
+                 `checked_div(by: i64) -> i64`",
                 "`missing`: declared as the method `missing()`, the server has no such member",
+                "`add`: declared as `add(amount: i64) -> i64`, the server has `add(n: i64) -> i64`",
             ]
         );
-    }
-
-    #[test]
-    fn helpers_split_and_strip() {
-        assert_eq!(
-            strip_paths("::std::collections::HashMap<std::string::String, crate::X>"),
-            "HashMap<String, X>"
-        );
-        assert_eq!(
-            split_return("f(a: (i64, i64)) -> Vec<u8>"),
-            ("f(a: (i64, i64))", Some("Vec<u8>"))
-        );
-        assert_eq!(split_return("f()"), ("f()", None));
-        assert_eq!(
-            result_ok("Result<Vec<(u8, u8)>, E<A, B>>"),
-            Some("Vec<(u8, u8)>")
-        );
-        assert_eq!(result_ok("Result<i64>"), Some("i64"));
-        assert_eq!(result_ok("Vec<Result<i64, E>>"), None);
     }
 }

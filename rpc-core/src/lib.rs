@@ -59,8 +59,8 @@ pub use error::{ErrorKind, RemoteError, ValueError};
 pub use handle::{HandleDescriptor, HandleId, Release};
 pub use name::check_name;
 pub use protocol::{
-    Args, Member, MemberKind, Op, PEER_FRAME_ID, PROTOCOL_VERSION, PeerMessage, Reply, Request,
-    Response,
+    Args, Member, MemberKind, Op, PEER_FRAME_ID, PROTOCOL_VERSION, Param, PeerMessage, Reply,
+    Request, Response,
 };
 pub use value::{Value, from_value, to_value};
 

@@ -22,7 +22,7 @@ use crate::value::{Value, tolerate_too_deep};
 
 /// The protocol version spoken by this build. `hello` with any other version is refused with
 /// `VersionMismatch`: bincode is not self-describing, so peers must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One request: releases to apply first, then one operation.
 ///
@@ -198,17 +198,66 @@ pub enum MemberKind {
     Method,
 }
 
-/// One DIR entry.
+/// One DIR entry, with its types as data: a typed proxy compares them with its declaration
+/// without reading display text, and [`signature`](Member::signature) writes them for people.
+///
+/// Types are written the way they travel (`#[remote]` and `#[interface]` write them alike):
+/// paths dropped (`String`, not `std::string::String`), `&str` as `String` and `&[T]` as
+/// `Vec<T>`, a method's `Result<T, E>` as `T` (an `Err` travels as a remote error), a
+/// returned stream as `Stream<T>`, an object as `Remote<Name>`, an object of the caller's
+/// (a callback) as `Proxy`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The member's name.
     pub name: String,
     /// Field, object field or method.
     pub kind: MemberKind,
-    /// `value: i64` for a field, `add(n: i64) -> i64` for a method.
-    pub signature: String,
+    /// A field's type, or what a method answers (`()` for nothing).
+    pub ty: String,
+    /// A method's parameters in order; empty for a field.
+    pub params: Vec<Param>,
+    /// A field SET refuses (`#[remote(readonly)]`).
+    pub read_only: bool,
     /// The member's doc comment.
     pub doc: String,
+}
+
+/// One parameter of a method in DIR.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// The parameter's name (what a named argument uses).
+    pub name: String,
+    /// Its type, written as in [`Member`].
+    pub ty: String,
+}
+
+impl Member {
+    /// The member as people read it: `value: i64`, `note: Option<String> (read-only)`,
+    /// `add(n: i64) -> i64`, `reset()`.
+    pub fn signature(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = match self.kind {
+            MemberKind::Field | MemberKind::Object => write!(text, "{}: {}", self.name, self.ty),
+            MemberKind::Method => {
+                let params: Vec<String> = self
+                    .params
+                    .iter()
+                    .map(|p| format!("{}: {}", p.name, p.ty))
+                    .collect();
+                write!(text, "{}({})", self.name, params.join(", "))
+            }
+        };
+        if self.kind == MemberKind::Method && self.ty != "()" {
+            text.push_str(" -> ");
+            text.push_str(&self.ty);
+        }
+        if self.read_only {
+            text.push_str(" (read-only)");
+        }
+        text
+    }
 }
 
 /// What `hello` answers.

@@ -70,7 +70,7 @@ pub(crate) fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<Toke
 
 /// The type of a parameter, a field or a result.
 enum Kind {
-    /// Data sent by value, with the type text DIR shows on the server.
+    /// Data sent by value, with its wire type text (as DIR shows it on the server).
     Data(String),
     /// A `&str` parameter: the server takes a `String`.
     Str,
@@ -540,7 +540,7 @@ impl Interface {
                 let (item, _) = crate::stream_item(ty)
                     .ok_or_else(|| Error::new_spanned(ty, "a stream result names its item type"))?;
                 self.check_data(item)?;
-                let item_text = type_text(item);
+                let item_text = crate::wire_type::wire_type(item);
                 (
                     quote!(::rpc_client::RemoteStream<#item>),
                     quote!(::rpc_client::typed::TypeSpec::Stream(#item_text)),
@@ -629,7 +629,7 @@ impl Interface {
             ));
         }
         self.check_data(ty)?;
-        Ok(Kind::Data(type_text(ty)))
+        Ok(Kind::Data(crate::wire_type::wire_type(ty)))
     }
 
     /// The kind of a parameter's type.
@@ -671,7 +671,7 @@ impl Interface {
             return Ok(Kind::Object(proxy));
         }
         self.check_data(ty)?;
-        Ok(Kind::Data(type_text(ty)))
+        Ok(Kind::Data(crate::wire_type::wire_type(ty)))
     }
 
     /// The error for a parameter written as the trait's name or `Self`.

@@ -12,7 +12,8 @@
 //! - On the struct's impl block: public methods taking `&self` or `&mut self` become RUN-able
 //!   (sync or `async fn`, positional and named arguments; `Option` parameters may be
 //!   omitted; a `Result` return becomes a remote exception on `Err`). Method options:
-//!   `#[remote(constructor)]` marks the fn `open` calls to build a per-session root,
+//!   `#[remote(constructor)]` marks the fn `open` calls to build a per-session root (one
+//!   taking a single `Args` parameter receives the arguments as sent, to read them itself),
 //!   `#[remote(blocking)]` runs a sync method on the blocking pool, `#[remote(skip)]` hides a
 //!   public method. Private methods are never exposed; names starting with `_` never are.
 //!
@@ -45,6 +46,7 @@
 
 mod interface;
 mod peer_path;
+mod wire_type;
 
 use peer_path::PEER;
 
@@ -281,16 +283,15 @@ fn expand_struct(mut item: ItemStruct) -> syn::Result<TokenStream2> {
         }
         let ty = &field.ty;
         let field_doc = doc_text(&field.attrs);
-        let signature = format!(
-            "{name}: {}{}",
-            type_text(ty),
-            if options.readonly { " (read-only)" } else { "" }
-        );
+        let ty_text = wire_type::wire_type(ty);
+        let read_only = options.readonly;
         infos.push(quote! {
             #PEER::MemberInfo {
                 name: #name,
                 kind: <#ty as #PEER::ToReply>::KIND,
-                signature: #signature,
+                ty: #ty_text,
+                params: &[],
+                read_only: #read_only,
                 doc: #field_doc,
             }
         });
@@ -441,18 +442,6 @@ fn read_params(params: &[Param]) -> TokenStream2 {
     }
 }
 
-fn signature_text(name: &str, params: &[Param], output: &ReturnType) -> String {
-    let params: Vec<String> = params
-        .iter()
-        .map(|p| format!("{}: {}", p.name, type_text(&p.ty)))
-        .collect();
-    let ret = match output {
-        ReturnType::Default => String::new(),
-        ReturnType::Type(_, ty) => format!(" -> {}", type_text(ty)),
-    };
-    format!("{name}({}){ret}", params.join(", "))
-}
-
 /// Converts the method's output `__out` into `Result<Produced, RemoteError>`.
 fn convert_output(output: &ReturnType, location: &TokenStream2) -> TokenStream2 {
     if let ReturnType::Type(_, ty) = output {
@@ -552,11 +541,23 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                 push_error(Error::new(span, "only one #[remote(constructor)] per type"));
                 continue;
             }
-            let read = read_params(&params);
-            let arg_idents = params.iter().map(|p| &p.ident);
+            // A constructor taking one `Args` gets the arguments as they came (Python's
+            // `*args, **kwargs`): it reads them itself.
+            let raw_args =
+                params.len() == 1 && last_segment(&params[0].ty).is_some_and(|s| s.ident == "Args");
             let count = params.len();
             let display = format!("{type_name}()");
-            let call = quote! { <#self_ty>::#fn_ident(#(#arg_idents),*) };
+            let (read, call) = if raw_args {
+                (quote!(let _ = cx;), quote! { <#self_ty>::#fn_ident(args) })
+            } else {
+                let read = read_params(&params);
+                let arg_idents = params.iter().map(|p| &p.ident);
+                let read = quote! {
+                    let mut __reader = #PEER::ArgReader::new(args, #display, #count, cx);
+                    #read
+                };
+                (read, quote! { <#self_ty>::#fn_ident(#(#arg_idents),*) })
+            };
             let returns_result = match &method.sig.output {
                 ReturnType::Type(_, ty) => result_ok_type(ty).is_some(),
                 ReturnType::Default => false,
@@ -582,7 +583,6 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
                     args: #PEER::Args,
                     cx: &#PEER::CallContext,
                 ) -> ::core::result::Result<Self, #PEER::RemoteError> {
-                    let mut __reader = #PEER::ArgReader::new(args, #display, #count, cx);
                     #read
                     #body
                 }
@@ -621,12 +621,18 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
         }
 
         let doc = doc_text(&method.attrs);
-        let signature = signature_text(&name, &params, &method.sig.output);
+        let param_infos = params.iter().map(|p| {
+            let (name, ty) = (&p.name, wire_type::wire_type(&p.ty));
+            quote!((#name, #ty))
+        });
+        let returns = wire_type::wire_result(&method.sig.output);
         infos.push(quote! {
             #PEER::MemberInfo {
                 name: #name,
                 kind: #PEER::__private::MemberKind::Method,
-                signature: #signature,
+                ty: #returns,
+                params: &[#(#param_infos),*],
+                read_only: false,
                 doc: #doc,
             }
         });

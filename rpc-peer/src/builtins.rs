@@ -3,16 +3,19 @@
 //!
 //! Item access uses ordinary method names (`set_item`, `get_item`, `del_item`) since names
 //! starting with `_` are never reachable remotely.
+//!
+//! Both are written with `#[remote]` on their impl blocks, like any user type: the macro
+//! generates their dispatch and DIR. Only the data side is written by hand
+//! ([`RemoteFields`]): ALL of a `Dict` is its entries as a map, of a `List` its items.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use indexmap::IndexMap;
-use rpc_core::protocol::MemberKind;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 
-use crate::call::{ArgReader, CallContext, Produced};
-use crate::object::{MemberInfo, Remote, RemoteFields, RemoteMethods, Started};
+use crate::object::{Remote, RemoteFields};
+use crate::remote;
 
 /// A key of a [`Dict`]: any value but a float (NaN breaks equality) or a handle.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,8 +86,8 @@ fn storable(value: Value) -> Result<Value, RemoteError> {
     Ok(value)
 }
 
-/// The error `get_item`, `del_item` and `pop` raise for a missing key or index (Python's
-/// `KeyError` / `IndexError`).
+/// The error `get_item`, `del_item`, `index` and `pop` raise for a missing key, index or
+/// value (Python's `KeyError` / `IndexError`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyError(pub Value);
 
@@ -96,55 +99,14 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-fn key_error(missing: Value, location: &'static str, cx: &CallContext) -> RemoteError {
-    crate::call::raised(KeyError(missing), location, cx)
-}
-
-const fn method(name: &'static str, signature: &'static str, doc: &'static str) -> MemberInfo {
-    MemberInfo {
-        name,
-        kind: MemberKind::Method,
-        signature,
-        doc,
+impl From<KeyError> for RemoteError {
+    /// A raised `KeyError` naming the missing key. It carries no stack: its frames would all
+    /// be the built-in's own.
+    fn from(missing: KeyError) -> RemoteError {
+        let mut e = RemoteError::new(ErrorKind::Raised, missing.to_string());
+        e.type_name = std::any::type_name::<KeyError>().to_owned();
+        e
     }
-}
-
-/// Starts `dispatch` on the object under its write lock. Every built-in method is short and
-/// synchronous, so one exclusive lock per call keeps them simple.
-fn start<T, F>(
-    this: &Remote<T>,
-    methods: &'static [MemberInfo],
-    name: &str,
-    args: Args,
-    cx: &CallContext,
-    dispatch: F,
-) -> Option<Result<Started, RemoteError>>
-where
-    T: RemoteMethods,
-    F: FnOnce(&mut T, &'static str, Args, &CallContext) -> Result<Produced, RemoteError>
-        + Send
-        + 'static,
-{
-    let info = methods.iter().find(|m| m.name == name)?;
-    // Run at once when the lock is free: no future, no allocation.
-    if let Ok(mut object) = this.__cell().__lock().try_write() {
-        return Some(Ok(Started::Done(dispatch(
-            &mut object,
-            info.name,
-            args,
-            cx,
-        ))));
-    }
-    let this = this.clone();
-    let cx = cx.clone();
-    Some(Ok(Started::Pending(Box::pin(async move {
-        let mut object = this.write().await;
-        dispatch(&mut object, info.name, args, &cx)
-    }))))
-}
-
-fn data(value: Value) -> Result<Produced, RemoteError> {
-    Ok(Produced::Data(value))
 }
 
 /// A remote dictionary: ordered, keys of any non-float value, as in the seed's demo.
@@ -168,28 +130,14 @@ impl Dict {
         Ok(())
     }
 
-    /// The value under `key`.
-    pub fn get(&self, key: &Value) -> Option<&Value> {
+    /// The value under `key`, if any.
+    pub fn value(&self, key: &Value) -> Option<&Value> {
         self.entries.get(&Key(key.clone()))
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    fn items(&self) -> Value {
-        Value::List(
-            self.entries
-                .iter()
-                .map(|(k, v)| Value::Tuple(vec![k.0.clone(), v.clone()]))
-                .collect(),
-        )
     }
 
     fn update_from(&mut self, source: Value) -> Result<(), RemoteError> {
@@ -218,176 +166,130 @@ impl Dict {
             )),
         }
     }
-
-    fn dispatch(
-        &mut self,
-        name: &'static str,
-        args: Args,
-        cx: &CallContext,
-    ) -> Result<Produced, RemoteError> {
-        const HERE: &str = concat!(file!(), " (Dict)");
-        let params = match name {
-            "set_item" | "get" | "pop" | "setdefault" => 2,
-            "get_item" | "del_item" | "contains" | "update" => 1,
-            _ => 0,
-        };
-        let method = DICT_METHODS
-            .iter()
-            .find(|m| m.name == name)
-            .map_or("Dict.?", |m| m.signature);
-        let mut a = ArgReader::new(args, method, params, cx);
-        match name {
-            "set_item" => {
-                let (k, v): (Value, Value) = (a.take(0, "key")?, a.take(1, "value")?);
-                a.finish()?;
-                self.insert(k, v)?;
-                data(Value::None)
-            }
-            "get_item" => {
-                let k: Value = a.take(0, "key")?;
-                a.finish()?;
-                match self.entries.get(&key(k.clone())?) {
-                    Some(v) => data(v.clone()),
-                    None => Err(key_error(k, HERE, cx)),
-                }
-            }
-            "del_item" => {
-                let k: Value = a.take(0, "key")?;
-                a.finish()?;
-                match self.entries.shift_remove(&key(k.clone())?) {
-                    Some(_) => data(Value::None),
-                    None => Err(key_error(k, HERE, cx)),
-                }
-            }
-            "get" => {
-                let k: Value = a.take(0, "key")?;
-                let default: Value = a.take_or_default(1, "default")?;
-                a.finish()?;
-                data(self.entries.get(&key(k)?).cloned().unwrap_or(default))
-            }
-            "pop" => {
-                let k: Value = a.take(0, "key")?;
-                let default: Option<Value> = a.take_or_default(1, "default")?;
-                a.finish()?;
-                match (self.entries.shift_remove(&key(k.clone())?), default) {
-                    (Some(v), _) | (None, Some(v)) => data(v),
-                    (None, None) => Err(key_error(k, HERE, cx)),
-                }
-            }
-            "setdefault" => {
-                let k: Value = a.take(0, "key")?;
-                let default: Value = a.take_or_default(1, "default")?;
-                a.finish()?;
-                let entry = self.entries.entry(key(k)?).or_insert(storable(default)?);
-                data(entry.clone())
-            }
-            "contains" => {
-                let k: Value = a.take(0, "key")?;
-                a.finish()?;
-                data(Value::Bool(self.entries.contains_key(&key(k)?)))
-            }
-            "update" => {
-                let source: Value = a.take(0, "other")?;
-                a.finish()?;
-                self.update_from(source)?;
-                data(Value::None)
-            }
-            "len" => {
-                a.finish()?;
-                data(Value::Int(self.entries.len() as i64))
-            }
-            "keys" => {
-                a.finish()?;
-                data(Value::List(
-                    self.entries.keys().map(|k| k.0.clone()).collect(),
-                ))
-            }
-            "values" => {
-                a.finish()?;
-                data(Value::List(self.entries.values().cloned().collect()))
-            }
-            "items" => {
-                a.finish()?;
-                data(self.items())
-            }
-            "clear" => {
-                a.finish()?;
-                self.entries.clear();
-                data(Value::None)
-            }
-            "copy" => {
-                a.finish()?;
-                Ok(Produced::Object(Remote::new(self.clone()).into_object()))
-            }
-            other => Err(crate::object::no_such_member("Dict", other, "method")),
-        }
-    }
 }
 
-const DICT_METHODS: &[MemberInfo] = &[
-    method("clear", "clear()", "Removes every entry."),
-    method(
-        "contains",
-        "contains(key)",
-        "Whether `key` is present (Python's `key in d`).",
-    ),
-    method(
-        "copy",
-        "copy() -> Dict",
-        "A shallow copy, as a new remote Dict.",
-    ),
-    method(
-        "del_item",
-        "del_item(key)",
-        "Removes `key` (Python's `del d[key]`); raises KeyError when missing.",
-    ),
-    method(
-        "get",
-        "get(key, default=None)",
-        "The value under `key`, or `default`.",
-    ),
-    method(
-        "get_item",
-        "get_item(key)",
-        "The value under `key` (Python's `d[key]`); raises KeyError when missing.",
-    ),
-    method(
-        "items",
-        "items() -> [(key, value)]",
-        "The entries as (key, value) tuples, in insertion order.",
-    ),
-    method("keys", "keys() -> [key]", "The keys, in insertion order."),
-    method(
-        "len",
-        "len() -> int",
-        "The number of entries (Python's `len(d)`).",
-    ),
-    method(
-        "pop",
-        "pop(key, default=None)",
-        "Removes `key` and returns its value, or `default`; raises KeyError when missing and no default.",
-    ),
-    method(
-        "set_item",
-        "set_item(key, value)",
-        "Sets `key` to `value` (Python's `d[key] = value`).",
-    ),
-    method(
-        "setdefault",
-        "setdefault(key, default=None)",
-        "The value under `key`, inserting `default` first when missing.",
-    ),
-    method(
-        "update",
-        "update(other)",
-        "Inserts every entry of a map or list of (key, value) pairs.",
-    ),
-    method(
-        "values",
-        "values() -> [value]",
-        "The values, in insertion order.",
-    ),
-];
+#[remote]
+impl Dict {
+    /// `Dict(mapping_or_pairs=None, **entries)`, like Python's `dict(...)`.
+    #[remote(constructor)]
+    fn construct(args: Args) -> Result<Dict, RemoteError> {
+        let Args {
+            mut positional,
+            named,
+        } = args;
+        if positional.len() > 1 {
+            return Err(RemoteError::new(
+                ErrorKind::BadArguments,
+                format!(
+                    "Dict() takes at most 1 positional argument (a map or (key, value) pairs), \
+                     got {}",
+                    positional.len()
+                ),
+            ));
+        }
+        let mut dict = Dict::new();
+        dict.update_from(positional.pop().unwrap_or_default())?;
+        for (k, v) in named {
+            dict.insert(Value::Str(k), v)?;
+        }
+        Ok(dict)
+    }
+
+    /// Sets `key` to `value` (Python's `d[key] = value`).
+    pub fn set_item(&mut self, key: Value, value: Value) -> Result<(), RemoteError> {
+        self.insert(key, value)
+    }
+
+    /// The value under `key` (Python's `d[key]`); raises KeyError when missing.
+    pub fn get_item(&self, key: Value) -> Result<Value, RemoteError> {
+        match self.entries.get(&self::key(key.clone())?) {
+            Some(v) => Ok(v.clone()),
+            None => Err(KeyError(key).into()),
+        }
+    }
+
+    /// Removes `key` (Python's `del d[key]`); raises KeyError when missing.
+    pub fn del_item(&mut self, key: Value) -> Result<(), RemoteError> {
+        match self.entries.shift_remove(&self::key(key.clone())?) {
+            Some(_) => Ok(()),
+            None => Err(KeyError(key).into()),
+        }
+    }
+
+    /// The value under `key`, or `default`.
+    pub fn get(&self, key: Value, default: Option<Value>) -> Result<Value, RemoteError> {
+        Ok(self
+            .entries
+            .get(&self::key(key)?)
+            .cloned()
+            .or(default)
+            .unwrap_or_default())
+    }
+
+    /// Removes `key` and returns its value, or `default`; raises KeyError when missing and
+    /// no default.
+    pub fn pop(&mut self, key: Value, default: Option<Value>) -> Result<Value, RemoteError> {
+        match (self.entries.shift_remove(&self::key(key.clone())?), default) {
+            (Some(v), _) | (None, Some(v)) => Ok(v),
+            (None, None) => Err(KeyError(key).into()),
+        }
+    }
+
+    /// The value under `key`, inserting `default` first when missing.
+    pub fn setdefault(&mut self, key: Value, default: Option<Value>) -> Result<Value, RemoteError> {
+        let key = self::key(key)?;
+        let entry = match self.entries.entry(key) {
+            indexmap::map::Entry::Occupied(entry) => entry.into_mut(),
+            indexmap::map::Entry::Vacant(entry) => {
+                entry.insert(storable(default.unwrap_or_default())?)
+            }
+        };
+        Ok(entry.clone())
+    }
+
+    /// Whether `key` is present (Python's `key in d`).
+    pub fn contains(&self, key: Value) -> Result<bool, RemoteError> {
+        Ok(self.entries.contains_key(&self::key(key)?))
+    }
+
+    /// Inserts every entry of a map or list of (key, value) pairs.
+    pub fn update(&mut self, other: Value) -> Result<(), RemoteError> {
+        self.update_from(other)
+    }
+
+    /// The number of entries (Python's `len(d)`).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The keys, in insertion order.
+    pub fn keys(&self) -> Vec<Value> {
+        self.entries.keys().map(|k| k.0.clone()).collect()
+    }
+
+    /// The values, in insertion order.
+    pub fn values(&self) -> Vec<Value> {
+        self.entries.values().cloned().collect()
+    }
+
+    /// The entries as (key, value) tuples, in insertion order.
+    pub fn items(&self) -> Vec<(Value, Value)> {
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.0.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// A shallow copy, as a new remote Dict.
+    pub fn copy(&self) -> Remote<Dict> {
+        Remote::new(self.clone())
+    }
+}
 
 impl RemoteFields for Dict {
     const TYPE_NAME: &'static str = "Dict";
@@ -400,33 +302,6 @@ impl RemoteFields for Dict {
                 .map(|(k, v)| (k.0.clone(), v.clone()))
                 .collect(),
         ))
-    }
-}
-
-impl RemoteMethods for Dict {
-    const METHODS: &'static [MemberInfo] = DICT_METHODS;
-
-    fn call_method(
-        this: &Remote<Self>,
-        name: &str,
-        args: Args,
-        cx: &CallContext,
-    ) -> Option<Result<Started, RemoteError>> {
-        start(this, DICT_METHODS, name, args, cx, Dict::dispatch)
-    }
-
-    /// `Dict(mapping_or_pairs=None, **entries)`, like Python's `dict(...)`.
-    fn construct(args: Args, cx: &CallContext) -> Result<Self, RemoteError> {
-        let Args { positional, named } = args;
-        let mut a = ArgReader::new(Args::positional(positional), "Dict()", 1, cx);
-        let initial: Value = a.take_or_default(0, "initial")?;
-        a.finish()?;
-        let mut dict = Dict::new();
-        dict.update_from(initial)?;
-        for (k, v) in named {
-            dict.insert(Value::Str(k), v)?;
-        }
-        Ok(dict)
     }
 }
 
@@ -443,7 +318,7 @@ impl List {
     }
 
     /// The items.
-    pub fn items(&self) -> &[Value] {
+    pub fn as_slice(&self) -> &[Value] {
         &self.items
     }
 
@@ -456,197 +331,111 @@ impl List {
         Ok(())
     }
 
-    /// Resolves a Python-style index (negative counts from the end).
-    fn index(&self, i: i64, insert: bool) -> Option<usize> {
-        let len = self.items.len() as i64;
-        let resolved = if i < 0 { i + len } else { i };
-        let bound = if insert { len } else { len - 1 };
-        if insert {
-            return Some(resolved.clamp(0, bound) as usize);
-        }
-        (0..=bound).contains(&resolved).then_some(resolved as usize)
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 
-    fn dispatch(
-        &mut self,
-        name: &'static str,
-        args: Args,
-        cx: &CallContext,
-    ) -> Result<Produced, RemoteError> {
-        const HERE: &str = concat!(file!(), " (List)");
-        let params = match name {
-            "set_item" | "insert" => 2,
-            "append" | "extend" | "get_item" | "del_item" | "index" | "contains" | "pop" => 1,
-            _ => 0,
-        };
-        let method = LIST_METHODS
-            .iter()
-            .find(|m| m.name == name)
-            .map_or("List.?", |m| m.signature);
-        let mut a = ArgReader::new(args, method, params, cx);
-        match name {
-            "append" => {
-                let v: Value = a.take(0, "value")?;
-                a.finish()?;
-                self.push(v)?;
-                data(Value::None)
-            }
-            "extend" => {
-                let v: Vec<Value> = a.take(0, "values")?;
-                a.finish()?;
-                for item in v {
-                    self.push(item)?;
-                }
-                data(Value::None)
-            }
-            "get_item" | "del_item" | "set_item" => {
-                let i: i64 = a.take(0, "index")?;
-                let value: Option<Value> = if name == "set_item" {
-                    Some(a.take(1, "value")?)
-                } else {
-                    None
-                };
-                a.finish()?;
-                let Some(at) = self.index(i, false) else {
-                    return Err(key_error(Value::Int(i), HERE, cx));
-                };
-                match (name, value) {
-                    ("get_item", _) => data(self.items[at].clone()),
-                    ("set_item", Some(v)) => {
-                        self.items[at] = storable(v)?;
-                        data(Value::None)
-                    }
-                    _ => {
-                        self.items.remove(at);
-                        data(Value::None)
-                    }
-                }
-            }
-            "insert" => {
-                let i: i64 = a.take(0, "index")?;
-                let v: Value = a.take(1, "value")?;
-                a.finish()?;
-                let at = self.index(i, true).unwrap_or(self.items.len());
-                self.items.insert(at, storable(v)?);
-                data(Value::None)
-            }
-            "pop" => {
-                let i: Option<i64> = a.take_or_default(0, "index")?;
-                a.finish()?;
-                let i = i.unwrap_or(-1);
-                match self.index(i, false) {
-                    Some(at) => data(self.items.remove(at)),
-                    None => Err(key_error(Value::Int(i), HERE, cx)),
-                }
-            }
-            "index" => {
-                let v: Value = a.take(0, "value")?;
-                a.finish()?;
-                match self.items.iter().position(|x| *x == v) {
-                    Some(at) => data(Value::Int(at as i64)),
-                    None => Err(key_error(v, HERE, cx)),
-                }
-            }
-            "contains" => {
-                let v: Value = a.take(0, "value")?;
-                a.finish()?;
-                data(Value::Bool(self.items.contains(&v)))
-            }
-            "len" => {
-                a.finish()?;
-                data(Value::Int(self.items.len() as i64))
-            }
-            "clear" => {
-                a.finish()?;
-                self.items.clear();
-                data(Value::None)
-            }
-            "reverse" => {
-                a.finish()?;
-                self.items.reverse();
-                data(Value::None)
-            }
-            other => Err(crate::object::no_such_member("List", other, "method")),
+    /// Resolves a Python-style index (negative counts from the end) of an item.
+    fn at(&self, i: i64) -> Result<usize, RemoteError> {
+        let len = self.items.len() as i64;
+        let resolved = if i < 0 { i + len } else { i };
+        if (0..len).contains(&resolved) {
+            Ok(resolved as usize)
+        } else {
+            Err(KeyError(Value::Int(i)).into())
         }
     }
 }
 
-const LIST_METHODS: &[MemberInfo] = &[
-    method("append", "append(value)", "Appends `value`."),
-    method("clear", "clear()", "Removes every item."),
-    method(
-        "contains",
-        "contains(value)",
-        "Whether `value` is an item (Python's `value in l`).",
-    ),
-    method(
-        "del_item",
-        "del_item(index)",
-        "Removes the item at `index` (negative counts from the end).",
-    ),
-    method(
-        "extend",
-        "extend(values)",
-        "Appends every item of `values`.",
-    ),
-    method(
-        "get_item",
-        "get_item(index)",
-        "The item at `index` (Python's `l[index]`).",
-    ),
-    method(
-        "index",
-        "index(value) -> int",
-        "The position of the first item equal to `value`.",
-    ),
-    method(
-        "insert",
-        "insert(index, value)",
-        "Inserts `value` before `index`.",
-    ),
-    method("len", "len() -> int", "The number of items."),
-    method(
-        "pop",
-        "pop(index=-1)",
-        "Removes and returns the item at `index` (default: the last).",
-    ),
-    method("reverse", "reverse()", "Reverses the items in place."),
-    method(
-        "set_item",
-        "set_item(index, value)",
-        "Replaces the item at `index` (Python's `l[index] = value`).",
-    ),
-];
+#[remote]
+impl List {
+    /// `List(items=None)`, like Python's `list(...)`.
+    #[remote(constructor)]
+    fn construct(items: Option<Vec<Value>>) -> Result<List, RemoteError> {
+        let mut list = List::new();
+        for item in items.unwrap_or_default() {
+            list.push(item)?;
+        }
+        Ok(list)
+    }
+
+    /// Appends `value`.
+    pub fn append(&mut self, value: Value) -> Result<(), RemoteError> {
+        self.push(value)
+    }
+
+    /// Appends every item of `values`.
+    pub fn extend(&mut self, values: Vec<Value>) -> Result<(), RemoteError> {
+        values.into_iter().try_for_each(|item| self.push(item))
+    }
+
+    /// The item at `index` (Python's `l[index]`; negative counts from the end).
+    pub fn get_item(&self, index: i64) -> Result<Value, RemoteError> {
+        Ok(self.items[self.at(index)?].clone())
+    }
+
+    /// Replaces the item at `index` (Python's `l[index] = value`).
+    pub fn set_item(&mut self, index: i64, value: Value) -> Result<(), RemoteError> {
+        let at = self.at(index)?;
+        self.items[at] = storable(value)?;
+        Ok(())
+    }
+
+    /// Removes the item at `index` (negative counts from the end).
+    pub fn del_item(&mut self, index: i64) -> Result<(), RemoteError> {
+        let at = self.at(index)?;
+        self.items.remove(at);
+        Ok(())
+    }
+
+    /// Inserts `value` before `index` (clamped to the list, as in Python).
+    pub fn insert(&mut self, index: i64, value: Value) -> Result<(), RemoteError> {
+        let len = self.items.len() as i64;
+        let at = if index < 0 { index + len } else { index }.clamp(0, len) as usize;
+        self.items.insert(at, storable(value)?);
+        Ok(())
+    }
+
+    /// Removes and returns the item at `index` (default: the last).
+    pub fn pop(&mut self, index: Option<i64>) -> Result<Value, RemoteError> {
+        let at = self.at(index.unwrap_or(-1))?;
+        Ok(self.items.remove(at))
+    }
+
+    /// The position of the first item equal to `value`.
+    pub fn index(&self, value: Value) -> Result<usize, RemoteError> {
+        self.items
+            .iter()
+            .position(|x| *x == value)
+            .ok_or_else(|| KeyError(value).into())
+    }
+
+    /// Whether `value` is an item (Python's `value in l`).
+    pub fn contains(&self, value: Value) -> bool {
+        self.items.contains(&value)
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Removes every item.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    /// Reverses the items in place.
+    pub fn reverse(&mut self) {
+        self.items.reverse();
+    }
+}
 
 impl RemoteFields for List {
     const TYPE_NAME: &'static str = "List";
     const DOC: &'static str = "A list on the server.";
     fn all_fields(&self) -> Result<Value, RemoteError> {
         Ok(Value::List(self.items.clone()))
-    }
-}
-
-impl RemoteMethods for List {
-    const METHODS: &'static [MemberInfo] = LIST_METHODS;
-
-    fn call_method(
-        this: &Remote<Self>,
-        name: &str,
-        args: Args,
-        cx: &CallContext,
-    ) -> Option<Result<Started, RemoteError>> {
-        start(this, LIST_METHODS, name, args, cx, List::dispatch)
-    }
-
-    /// `List(items=None)`, like Python's `list(...)`.
-    fn construct(args: Args, cx: &CallContext) -> Result<Self, RemoteError> {
-        let mut a = ArgReader::new(args, "List()", 1, cx);
-        let items: Option<Vec<Value>> = a.take_or_default(0, "items")?;
-        a.finish()?;
-        let mut list = List::new();
-        for item in items.unwrap_or_default() {
-            list.push(item)?;
-        }
-        Ok(list)
     }
 }

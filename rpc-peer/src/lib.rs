@@ -34,6 +34,9 @@
 
 #![deny(missing_docs)]
 
+// `#[remote]` names this crate `::rpc_peer`; the built-ins use it here too.
+extern crate self as rpc_peer;
+
 mod args;
 mod builtins;
 mod call;

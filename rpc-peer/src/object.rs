@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::BoxFuture;
-use rpc_core::protocol::{Member, MemberKind};
+use rpc_core::protocol::{Member, MemberKind, Param};
 use rpc_core::value::HOSTED_MARKER;
 use rpc_core::{Args, ErrorKind, RemoteError, Value};
 use serde::{Serialize, Serializer};
@@ -31,15 +31,20 @@ use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::call::{CallContext, Produced};
 
-/// Static description of one member, as `#[remote]` generates it.
+/// Static description of one member, as `#[remote]` generates it (see
+/// [`Member`] for how types are written).
 #[derive(Clone, Copy, Debug)]
 pub struct MemberInfo {
     /// The member's name.
     pub name: &'static str,
     /// Field, object field or method.
     pub kind: MemberKind,
-    /// `value: i64` or `add(n: i64) -> i64`.
-    pub signature: &'static str,
+    /// A field's type, or what a method answers (`()` for nothing).
+    pub ty: &'static str,
+    /// A method's parameters, as (name, type); empty for a field.
+    pub params: &'static [(&'static str, &'static str)],
+    /// A field SET refuses.
+    pub read_only: bool,
     /// The doc comment.
     pub doc: &'static str,
 }
@@ -49,7 +54,16 @@ impl MemberInfo {
         Member {
             name: self.name.to_owned(),
             kind: self.kind,
-            signature: self.signature.to_owned(),
+            ty: self.ty.to_owned(),
+            params: self
+                .params
+                .iter()
+                .map(|&(name, ty)| Param {
+                    name: name.to_owned(),
+                    ty: ty.to_owned(),
+                })
+                .collect(),
+            read_only: self.read_only,
             doc: self.doc.to_owned(),
         }
     }

@@ -245,7 +245,12 @@ impl Object for StreamObject {
         vec![Member {
             name: NEXT_BATCH.to_owned(),
             kind: MemberKind::Method,
-            signature: "next_batch(max: u32) -> (Vec<Value>, bool)".to_owned(),
+            ty: "(Vec<Value>, bool)".to_owned(),
+            params: vec![rpc_core::Param {
+                name: "max".to_owned(),
+                ty: "u32".to_owned(),
+            }],
+            read_only: false,
             doc: "The next items (at least one, at most `max`, waiting for the first) and \
                   whether the stream ended."
                 .to_owned(),

@@ -108,3 +108,54 @@ async fn list_operations() {
     assert_eq!(l.all().await.expect("all").to_string(), "[3, 2, 'one', 0]");
     assert_eq!(l.call_as::<i64>("len", ()).await.expect("len"), 4);
 }
+
+/// The built-ins are `#[remote]` types like any other: DIR lists their methods with types,
+/// and their constructors check what they are given.
+#[tokio::test]
+async fn builtins_list_typed_members_and_check_their_constructors() {
+    let server = start_default().await;
+    let client = Client::connect(server.local_addr()).await.expect("connect");
+    let d = client.open("dict", ()).await.expect("open");
+    let members = d.dir().await.expect("dir");
+    let signature = |name: &str| {
+        members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.signature())
+            .unwrap_or_else(|| panic!("Dict has no {name}"))
+    };
+    assert_eq!(
+        signature("get"),
+        "get(key: Value, default: Option<Value>) -> Value"
+    );
+    assert_eq!(signature("items"), "items() -> Vec<(Value, Value)>");
+    assert_eq!(signature("copy"), "copy() -> Remote<Dict>");
+    assert_eq!(signature("len"), "len() -> usize");
+    assert!(
+        members.iter().all(|m| !m.doc.is_empty()),
+        "every built-in method has its doc"
+    );
+    // A named argument works as with any #[remote] method.
+    let named = Args {
+        positional: vec![Value::Str("zz".into())],
+        named: vec![("default".into(), Value::Int(7))],
+    };
+    assert_eq!(
+        d.call_with("get", named).await.expect("get").to_string(),
+        "7"
+    );
+    let too_many = client
+        .open("dict", (1, 2))
+        .await
+        .expect_err("two positional arguments");
+    assert_eq!(too_many.kind(), Some(ErrorKind::BadArguments));
+    let l = client.open("list", ()).await.expect("an empty list");
+    assert_eq!(l.call_as::<usize>("len", ()).await.expect("len"), 0);
+    let list_dir = l.dir().await.expect("dir");
+    assert!(
+        list_dir
+            .iter()
+            .any(|m| m.signature() == "pop(index: Option<i64>) -> Value"),
+        "{list_dir:?}"
+    );
+}

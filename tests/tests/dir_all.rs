@@ -1,7 +1,7 @@
 //! DIR lists the public members with kind, signature and doc; ALL copies the public data in
 //! one round trip, without private fields.
 
-use rpc_client::{Client, ErrorKind, MemberKind, Value};
+use rpc_client::{Client, ErrorKind, MemberKind, Param, Value};
 use rpc_tests::start_default;
 
 #[tokio::test]
@@ -33,12 +33,38 @@ async fn dir_lists_public_fields_and_methods_with_docs() {
     );
     let value = &members[0];
     assert_eq!(value.kind, MemberKind::Field);
-    assert_eq!(value.signature, "value: i64");
+    assert_eq!(value.signature(), "value: i64");
+    assert_eq!((value.ty.as_str(), value.params.len()), ("i64", 0));
     assert_eq!(value.doc, "The current value.");
     let add = members.iter().find(|m| m.name == "add").expect("add");
     assert_eq!(add.kind, MemberKind::Method);
-    assert_eq!(add.signature, "add(n: i64) -> i64");
+    assert_eq!(add.signature(), "add(n: i64) -> i64");
+    assert_eq!(add.ty, "i64");
+    assert_eq!(
+        add.params,
+        [Param {
+            name: "n".into(),
+            ty: "i64".into()
+        }]
+    );
     assert_eq!(add.doc, "Adds `n` and returns the new value.");
+    // Types are written as they travel: a Result is its Ok type, an iterator a stream, a
+    // callback parameter a Proxy, an object a Remote, an Option field deletable data.
+    let signature = |name: &str| {
+        members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.signature())
+            .unwrap_or_else(|| panic!("no member {name}"))
+    };
+    assert_eq!(signature("checked_div"), "checked_div(by: i64) -> i64");
+    assert_eq!(signature("countdown"), "countdown() -> Stream<i64>");
+    assert_eq!(
+        signature("count_to"),
+        "count_to(n: u64, observer: Proxy) -> u64"
+    );
+    assert_eq!(signature("child"), "child(name: String) -> Remote<Counter>");
+    assert_eq!(signature("note"), "note: Option<String>");
     assert!(members.iter().all(|m| !m.name.starts_with('_')));
     assert!(!names.contains(&"children"), "private fields stay private");
     assert!(!names.contains(&"new"), "the constructor is not a method");

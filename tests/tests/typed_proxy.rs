@@ -170,7 +170,7 @@ async fn checked_passes_for_the_real_counter() {
         assert!(
             declared.contains(&member.name.as_str()),
             "counter-api does not declare `{}`",
-            member.signature
+            member.signature()
         );
     }
     assert_eq!(declared.len(), members.len());
