@@ -32,7 +32,8 @@
 //! - [`protocol`]: the tarpc service (`ObjectService`), `Request`, `Op`, `Reply`, DIR entries.
 //! - [`codec`]: `WireCodec`, bincode with byte, depth and deadline guards.
 //! - [`name`]: `check_name`, the one access check every op calls.
-//! - [`limits`]: default limits and what each one stops.
+//! - [`limits`]: the default limits both ends share and what each one stops (a server's own
+//!   policy, such as connection caps and clocks, is `rpc_server::limits`).
 //!
 //! # Default limits
 //!
@@ -40,9 +41,8 @@
 //! |---|---|
 //! | frame bytes | 8 MiB ([`limits::DEFAULT_MAX_FRAME_BYTES`]) |
 //! | value depth | 64 ([`limits::DEFAULT_MAX_VALUE_DEPTH`]) |
-//! | handles per session | 65,536 |
-//! | calls in flight per connection | 256 |
-//! | deadline clamp | 1 ms .. 1 h |
+//! | error text | 64 KiB ([`limits::DEFAULT_MAX_ERROR_TEXT`]) |
+//! | deadline clamp | 1 ms .. 1 h ([`limits::MIN_DEADLINE`], [`limits::MAX_DEADLINE`]) |
 
 #![deny(missing_docs)]
 

@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 
 use std::time::Duration;
 
-use rpc_core::limits::PENDING_BYTES_FROM;
+use crate::limits::PENDING_BYTES_FROM;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::budget::ByteBudget;

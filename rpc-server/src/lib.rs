@@ -63,7 +63,8 @@
 //!   permits, one task per connection, shutdown.
 //! - `session.rs`: one connection's session: releases, the name check, dispatch of each op,
 //!   panic capture, error decoration.
-//! - `allowlist.rs`: [`Allowlist`]; `config.rs`: [`ServerConfig`].
+//! - `allowlist.rs`: [`Allowlist`]; `config.rs`: [`ServerConfig`]; [`limits`]: the default
+//!   policy each config field starts from.
 //!
 //! The object model (the handle table, [`Object`], [`Remote`], argument and result
 //! conversion, panic capture, the built-in [`Dict`] and [`List`]) is the `rpc-peer` crate's,
@@ -82,6 +83,7 @@ mod allowlist;
 mod budget;
 mod config;
 mod connection_clock;
+pub mod limits;
 mod server;
 mod session;
 

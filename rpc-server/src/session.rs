@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use rpc_core::limits::{PENDING_BYTES_FROM, work_budget};
+use crate::limits::PENDING_BYTES_FROM;
+use rpc_core::limits::work_budget;
 use rpc_core::protocol::{ObjectServiceRequest, ServerInfo};
 use rpc_core::{
     ErrorKind, Op, PROTOCOL_VERSION, RemoteError, Reply, Request, Response, Value, check_name,

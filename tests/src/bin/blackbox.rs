@@ -58,6 +58,7 @@ use std::time::{Duration, Instant};
 use rpc_client::ServerStats;
 use rpc_core::limits;
 use rpc_core::{Reply, Value};
+use rpc_server::limits as server_limits;
 
 use crate::child::ServerProcess;
 use crate::context::{Clocks, Ctx, Monitor, Outcome};
@@ -310,10 +311,10 @@ impl Harness {
             quick: self.options.quick,
             clocks: self.clocks,
             max_frame: limits::DEFAULT_MAX_FRAME_BYTES,
-            per_ip: limits::DEFAULT_MAX_CONNECTIONS_PER_IP,
-            total: limits::DEFAULT_MAX_CONNECTIONS,
-            max_handles: limits::DEFAULT_MAX_HANDLES_PER_SESSION,
-            max_in_flight: limits::DEFAULT_MAX_CALLS_IN_FLIGHT,
+            per_ip: server_limits::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            total: server_limits::DEFAULT_MAX_CONNECTIONS,
+            max_handles: server_limits::DEFAULT_MAX_HANDLES_PER_SESSION,
+            max_in_flight: server_limits::DEFAULT_MAX_CALLS_IN_FLIGHT,
             own_sessions: 2,
             monitor: Arc::clone(&self.monitor),
             over_limit,
@@ -732,10 +733,10 @@ async fn run(options: Options) -> Result<ExitCode, String> {
         }
     } else {
         Clocks {
-            first_frame: limits::DEFAULT_FIRST_FRAME_TIMEOUT,
-            frame: limits::DEFAULT_FRAME_PROGRESS_TIMEOUT,
-            write: limits::DEFAULT_WRITE_TIMEOUT,
-            closed_peer: limits::DEFAULT_CLOSED_PEER_GRACE,
+            first_frame: server_limits::DEFAULT_FIRST_FRAME_TIMEOUT,
+            frame: server_limits::DEFAULT_FRAME_PROGRESS_TIMEOUT,
+            write: server_limits::DEFAULT_WRITE_TIMEOUT,
+            closed_peer: server_limits::DEFAULT_CLOSED_PEER_GRACE,
             callback: rpc_server::ServerConfig::default().callback_timeout,
         }
     };
