@@ -1,5 +1,6 @@
-//! Every decoder a peer's bytes reach: the server's request decoder (tarpc's `ClientMessage`
-//! through our deadline mirror), the client's response decoder, and `Value`. Any panic aborts
+//! Every decoder a peer's bytes reach: the server's frame decoder (tarpc's `ClientMessage`
+//! through our deadline mirror, or a peer message), the client's (a tarpc `Response` or a
+//! peer message), and `Value`. Any panic aborts
 //! (the codec's own `catch_unwind` would otherwise hide it from the fuzzer).
 #![no_main]
 
@@ -9,9 +10,10 @@ use std::pin::Pin;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tarpc::tokio_serde::Deserializer;
+use rpc_core::codec::{ClientFrame, ServerFrame};
 use rpc_core::protocol::{ObjectServiceRequest, ObjectServiceResponse};
 use rpc_core::{Value, WireCodec, WireLimits};
+use tarpc::tokio_serde::Deserializer;
 
 static HOOK: Once = Once::new();
 
@@ -22,22 +24,27 @@ fuzz_target!(|data: &[u8]| {
             std::process::abort()
         }))
     });
-    let codec = WireCodec::new(WireLimits {
+    let limits = WireLimits {
         max_frame_bytes: 1 << 20,
         max_value_depth: 64,
-    });
+    };
+    let codec = WireCodec::new(limits);
     // Through the same trait impls the transports use (the server's goes through the
     // deadline mirror; decoding tarpc's own `ClientMessage` derive directly would not).
     let frame = BytesMut::from(data);
-    let mut codec_pin = codec;
-    let _: Result<tarpc::ClientMessage<ObjectServiceRequest>, _> =
+    let mut codec_pin = WireCodec::new(limits);
+    let _: Result<ClientFrame<ObjectServiceRequest>, _> =
         Deserializer::deserialize(Pin::new(&mut codec_pin), &frame);
-    let _: Result<tarpc::Response<ObjectServiceResponse>, _> =
+    let _: Result<ServerFrame<ObjectServiceResponse>, _> =
         Deserializer::deserialize(Pin::new(&mut codec_pin), &frame);
     if let Ok(value) = codec.decode::<Value>(data) {
         // Whatever decodes re-encodes and decodes to the same value.
         let again: Value = codec
-            .decode(&codec.encode(&value).expect("a decoded value fits the limit it came in"))
+            .decode(
+                &codec
+                    .encode(&value)
+                    .expect("a decoded value fits the limit it came in"),
+            )
             .expect("an encoded value decodes");
         assert!(again == value || format!("{value:?}").contains("NaN"));
     }

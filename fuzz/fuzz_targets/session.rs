@@ -33,7 +33,9 @@ fn harness() -> &'static Harness {
             .build()
             .expect("runtime");
         let addr = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             let server = rpc_examples::demo_server(Allowlist::loopback(), ServerConfig::default())
                 .expect("server");
             let running = server.spawn(listener).expect("spawn");
@@ -67,7 +69,9 @@ fn frame(id: u64, request: Request) -> Vec<u8> {
 }
 
 async fn exchange(addr: SocketAddr, frames: Vec<u8>, expected: usize) {
-    let Ok(mut stream) = TcpStream::connect(addr).await else { return };
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return;
+    };
     if stream.write_all(&frames).await.is_err() {
         return;
     }
@@ -95,15 +99,22 @@ fuzz_target!(|data: &[u8]| {
     let h = harness();
     // Decode as many requests as the bytes give (bincode over the input, bounded).
     let mut requests = vec![Request {
+        chain: 0,
         releases: vec![],
-        op: Op::Hello { protocol: PROTOCOL_VERSION, client: "fuzz".into() },
+        op: Op::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: "fuzz".into(),
+        },
     }];
     let mut rest = data;
     let options = bincode::DefaultOptions::new();
     use bincode::Options;
     while !rest.is_empty() && requests.len() < 32 {
         let mut reader = rest;
-        match options.with_limit(1 << 16).deserialize_from::<_, Request>(&mut reader) {
+        match options
+            .with_limit(1 << 16)
+            .deserialize_from::<_, Request>(&mut reader)
+        {
             Ok(request) => {
                 rest = reader;
                 if !matches!(request.op, Op::Rejected(_)) {
@@ -122,10 +133,17 @@ fuzz_target!(|data: &[u8]| {
     h.runtime.block_on(async {
         exchange(h.addr, frames, expected).await;
         // The control connection is served.
-        let hello = frame(0, Request {
-            releases: vec![],
-            op: Op::Hello { protocol: PROTOCOL_VERSION, client: "control".into() },
-        });
+        let hello = frame(
+            0,
+            Request {
+                chain: 0,
+                releases: vec![],
+                op: Op::Hello {
+                    protocol: PROTOCOL_VERSION,
+                    client: "control".into(),
+                },
+            },
+        );
         let mut control = TcpStream::connect(h.addr).await.expect("server accepts");
         control.write_all(&hello).await.expect("write");
         let mut len = [0u8; 4];
