@@ -663,6 +663,9 @@ fn expand_impl(mut item: ItemImpl) -> syn::Result<TokenStream2> {
             let acquire = if mutable {
                 let hold = is_async;
                 quote!(__write(#type_name, #name, #hold))
+            } else if is_async {
+                // Marked with its chain while it holds the object, as `&mut self` is.
+                quote!(__read_held(#type_name, #name))
             } else {
                 quote!(__read(#type_name, #name))
             };

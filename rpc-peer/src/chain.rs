@@ -42,17 +42,25 @@ pub fn scope<F: Future>(chain: u64, work: F) -> impl Future<Output = F::Output> 
     CHAIN.scope(chain, work)
 }
 
-/// The error for a call of `chain` that needs `type_name`'s lock, held by that same chain.
-pub(crate) fn reentrant(type_name: &str, member: &str, chain: u64) -> RemoteError {
-    let mut e = RemoteError::new(
-        ErrorKind::Reentrant,
+/// The error for a call of `chain` that needs `type_name`'s lock, held by that same chain
+/// (`shared`: by an `async` `&self` call, which a writer now waits behind).
+pub(crate) fn reentrant(type_name: &str, member: &str, chain: u64, shared: bool) -> RemoteError {
+    let text = if shared {
+        format!(
+            "{type_name}.{member} was refused: this {type_name} is held shared by an `async` \
+             `&self` call of the same chain (chain {chain}), which is waiting for this one \
+             through a callback, and a write to it waits for that call to end; waiting would \
+             never end. Make the change in the method that calls back, not in a callback of it"
+        )
+    } else {
         format!(
             "{type_name}.{member} was refused: this {type_name} is held exclusively by a call of \
              the same chain (chain {chain}), which is waiting for this one through a callback; \
              waiting would never end. Take `&self` in the method that calls back, or release \
              the object before calling back"
-        ),
-    );
+        )
+    };
+    let mut e = RemoteError::new(ErrorKind::Reentrant, text);
     e.object = Some(type_name.to_owned());
     e.member = Some(member.to_owned());
     e

@@ -160,6 +160,7 @@ impl<T: RemoteMethods> Remote<T> {
         Remote(Arc::new(ObjectCell {
             lock: RwLock::new(value),
             holder: AtomicU64::new(0),
+            readers: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -216,6 +217,10 @@ pub struct ObjectCell<T> {
     /// The chain of the `async` `&mut self` call holding the lock across its awaits, or 0
     /// (see `chain.rs`).
     holder: AtomicU64,
+    /// The chains of the `async` `&self` calls holding shared access across their awaits
+    /// (one entry per call). Touched only by those calls, and by a call that finds the lock
+    /// taken: never on the fast path of a call whose object is free.
+    readers: std::sync::Mutex<Vec<u64>>,
 }
 
 impl<T> fmt::Debug for ObjectCell<T> {
@@ -230,13 +235,48 @@ impl<T> ObjectCell<T> {
         &self.lock
     }
 
-    /// `Reentrant` if the lock is held by the current chain: waiting would never end.
+    fn readers(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `Reentrant` if the lock, found taken, is held by the current chain: exclusively, or
+    /// shared (then a writer holds or waits for the lock, and the shared holder waits for
+    /// this call): waiting would never end.
     fn check_chain(&self, type_name: &str, member: &str) -> Result<(), RemoteError> {
         let chain = crate::chain::current();
-        if chain != 0 && self.holder.load(Ordering::Acquire) == chain {
-            return Err(crate::chain::reentrant(type_name, member, chain));
+        if chain == 0 {
+            return Ok(());
+        }
+        if self.holder.load(Ordering::Acquire) == chain {
+            return Err(crate::chain::reentrant(type_name, member, chain, false));
+        }
+        if self.readers().contains(&chain) {
+            return Err(crate::chain::reentrant(type_name, member, chain, true));
         }
         Ok(())
+    }
+
+    /// Shared access for an `async` `&self` method, which may call back while holding it:
+    /// as [`__read`](Self::__read), and the object is marked with the current chain until
+    /// the guard is dropped.
+    #[doc(hidden)]
+    pub async fn __read_held(
+        &self,
+        type_name: &str,
+        member: &str,
+    ) -> Result<Shared<'_, T>, RemoteError> {
+        let guard = self.__read(type_name, member).await?;
+        let chain = crate::chain::current();
+        if chain != 0 {
+            self.readers().push(chain);
+        }
+        Ok(Shared {
+            guard,
+            readers: &self.readers,
+            chain,
+        })
     }
 
     /// Shared access for `member`, refused at once if the current chain holds the object.
@@ -276,6 +316,44 @@ impl<T> ObjectCell<T> {
             &self.holder
         });
         Ok(Held { guard, marked })
+    }
+}
+
+/// Shared access to a remote object held across awaits, from [`ObjectCell::__read_held`].
+#[doc(hidden)]
+pub struct Shared<'a, T> {
+    guard: RwLockReadGuard<'a, T>,
+    readers: &'a std::sync::Mutex<Vec<u64>>,
+    chain: u64,
+}
+
+impl<T> fmt::Debug for Shared<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("chain", &self.chain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::ops::Deref for Shared<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> Drop for Shared<'_, T> {
+    fn drop(&mut self) {
+        if self.chain == 0 {
+            return;
+        }
+        let mut readers = self
+            .readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(at) = readers.iter().position(|&c| c == self.chain) {
+            readers.swap_remove(at);
+        }
     }
 }
 

@@ -101,6 +101,12 @@ impl Room {
         outcomes
     }
 
+    /// Calls `poke()` on the client's `poker`, which clears this room (a write) while this
+    /// call still holds it shared.
+    pub async fn poke_through(&self, poker: Proxy) -> Result<usize, CallError> {
+        poker.call_as("poke", ()).await
+    }
+
     /// Doubles `n` (called by a client's object in the middle of `relay_through`).
     pub fn double(&self, n: i64) -> i64 {
         n * 2
@@ -252,6 +258,46 @@ impl Relay {
     pub async fn relay(&self, n: i64) -> Result<i64, CallError> {
         self.back.call_as("double", (n + 1,)).await
     }
+}
+
+/// The client's object that changes the server's room from a callback.
+#[remote]
+#[derive(Debug)]
+pub struct Poker {
+    back: Proxy,
+}
+
+#[remote]
+impl Poker {
+    /// Clears the server's room (a `&mut self` method there).
+    pub async fn poke(&self) -> Result<usize, CallError> {
+        self.back.call_as("clear", ()).await
+    }
+}
+
+#[tokio::test]
+async fn a_write_from_a_callback_of_a_shared_hold_is_refused_at_once() {
+    let server = start().await;
+    let client = Client::connect(server.local_addr()).await.expect("connect");
+    let room = client.open("room", ()).await.expect("open");
+    let poker = Remote::new(Poker { back: room.clone() });
+    // room.poke_through (async &self: the room held shared) -> Poker.poke on the client ->
+    // room.clear (&mut self), which waits for the shared hold: it would wait forever.
+    let err = bounded(
+        "the re-entrant write",
+        room.call_as::<usize>("poke_through", (&poker,)),
+    )
+    .await
+    .expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("Room.clear was refused"), "{text}");
+    assert!(text.contains("held shared"), "{text}");
+    // The mark ends with the call: the same write, made directly, works.
+    let cleared: usize = bounded("clear", room.call_as("clear", ()))
+        .await
+        .expect("clear");
+    assert_eq!(cleared, 0);
+    server.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test]
