@@ -1,11 +1,11 @@
 //! [`ClockedStream`]: the socket of one connection, watched for peers that stall.
 //!
-//! The stream tracks the framing on its way through (a 4-byte big-endian length, then that many
-//! bytes) without copying anything, and records three facts in a shared [`Clock`]: whether a
-//! first frame has completed, since when a started frame has been waiting for its remaining
-//! bytes, and since when a write has been blocked because the peer does not read. The
-//! connection task runs [`Clock::watch`] beside the session and closes the connection when a
-//! limit passes:
+//! A shared [`Clock`] records four facts: whether a first frame has completed and since when a
+//! started frame has been waiting for its remaining bytes (told by the framing,
+//! [`FrameCodec`](crate::framing::FrameCodec), the one parser of frames), since when a write
+//! has been blocked because the peer does not read, and since when the peer has closed its
+//! side (both seen by the stream). The connection task runs [`Clock::watch`] beside the
+//! session and closes the connection when a limit passes:
 //!
 //! - no complete first frame within `first_frame_timeout` (idle sockets holding slots);
 //! - a started frame not completed within `frame_progress_timeout` (slowloris: a declared
@@ -23,10 +23,7 @@ use std::task::{Context, Poll};
 
 use std::time::Duration;
 
-use crate::limits::PENDING_BYTES_FROM;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-use crate::budget::ByteBudget;
 use tokio::time::Instant;
 
 /// Why the watchdog closed a connection.
@@ -84,6 +81,43 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
+    /// A clock starting now, with no frame yet.
+    pub(crate) fn new() -> Arc<Clock> {
+        Arc::new(Clock {
+            start: Instant::now(),
+            first_frame_done: AtomicBool::new(false),
+            partial_since: AtomicU64::new(NEVER),
+            write_blocked_since: AtomicU64::new(NEVER),
+            closed_since: AtomicU64::new(NEVER),
+            reads_closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The framing holds part of a frame: its clock runs from the first time this is said.
+    pub(crate) fn frame_incomplete(&self) {
+        self.mark(&self.partial_since);
+    }
+
+    /// A frame completed; nothing of the next one has arrived yet.
+    pub(crate) fn frame_complete(&self) {
+        if !self.first_frame_done.load(Ordering::Relaxed) {
+            self.first_frame_done.store(true, Ordering::Relaxed);
+        }
+        if self.partial_since.load(Ordering::Relaxed) != NEVER {
+            self.partial_since.store(NEVER, Ordering::Relaxed);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_frame_incomplete(&self) -> bool {
+        self.partial_since.load(Ordering::Relaxed) != NEVER
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_first_frame(&self) -> bool {
+        self.first_frame_done.load(Ordering::Relaxed)
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(NEVER - 1)
     }
@@ -152,122 +186,23 @@ impl Clock {
     }
 }
 
-/// Where the byte stream is in the framing.
-#[derive(Debug)]
-enum Framing {
-    /// Reading the 4-byte length; `have` bytes of it so far.
-    Header { bytes: [u8; 4], have: usize },
-    /// Reading a body of `len` bytes; `left` bytes to go.
-    Body { len: u64, left: u64 },
-}
-
-/// A stream that records framing progress and blocked writes in a [`Clock`].
+/// A stream that records blocked writes and the peer's end of stream in a [`Clock`].
 #[derive(Debug)]
 pub(crate) struct ClockedStream<S> {
     inner: S,
     clock: Arc<Clock>,
-    framing: Framing,
-    /// The server's budget for incomplete frames, and what the current frame holds of it.
-    budget: Option<Arc<ByteBudget>>,
-    charged: usize,
-    /// The declared length of a frame the budget could not take; reads fail from then on.
-    refused: Option<u64>,
 }
 
 impl<S> ClockedStream<S> {
     pub(crate) fn new(inner: S) -> (Self, Arc<Clock>) {
-        let clock = Arc::new(Clock {
-            start: Instant::now(),
-            first_frame_done: AtomicBool::new(false),
-            partial_since: AtomicU64::new(NEVER),
-            write_blocked_since: AtomicU64::new(NEVER),
-            closed_since: AtomicU64::new(NEVER),
-            reads_closed: AtomicBool::new(false),
-        });
+        let clock = Clock::new();
         (
             ClockedStream {
                 inner,
                 clock: Arc::clone(&clock),
-                framing: Framing::Header {
-                    bytes: [0; 4],
-                    have: 0,
-                },
-                budget: None,
-                charged: 0,
-                refused: None,
             },
             clock,
         )
-    }
-
-    /// Counts this connection's large incoming frames against `budget`.
-    pub(crate) fn with_frame_budget(mut self, budget: Arc<ByteBudget>) -> Self {
-        self.budget = Some(budget);
-        self
-    }
-
-    /// Takes a started frame of `len` bytes into the budget; `false` if it does not fit.
-    fn charge_frame(&mut self, len: u64) -> bool {
-        let Some(budget) = &self.budget else {
-            return true;
-        };
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if len < PENDING_BYTES_FROM {
-            return true;
-        }
-        if budget.take(len).is_err() {
-            return false;
-        }
-        self.charged = len;
-        true
-    }
-
-    /// Returns the current frame's share of the budget (it completed, or the stream ends).
-    fn release_frame(&mut self) {
-        if let Some(budget) = &self.budget {
-            budget.give_back(self.charged);
-        }
-        self.charged = 0;
-    }
-
-    /// Advances the framing over bytes just read.
-    fn observe(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            match &mut self.framing {
-                Framing::Header { bytes, have } => {
-                    if *have == 0 {
-                        self.clock.mark(&self.clock.partial_since);
-                    }
-                    let take = (4 - *have).min(data.len());
-                    bytes[*have..*have + take].copy_from_slice(&data[..take]);
-                    *have += take;
-                    data = &data[take..];
-                    if *have == 4 {
-                        let len = u64::from(u32::from_be_bytes(*bytes));
-                        self.framing = Framing::Body { len, left: len };
-                        if !self.charge_frame(len) {
-                            self.refused = Some(len);
-                            return;
-                        }
-                    }
-                }
-                Framing::Body { left, .. } => {
-                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
-                    *left -= take as u64;
-                    data = &data[take..];
-                }
-            }
-            if let Framing::Body { len, left: 0 } = self.framing {
-                self.release_frame();
-                tracing::debug!(target: "rpc_server::wire", bytes = len + 4, "frame in");
-                self.framing = Framing::Header {
-                    bytes: [0; 4],
-                    have: 0,
-                };
-                self.clock.first_frame_done.store(true, Ordering::Relaxed);
-                self.clock.partial_since.store(NEVER, Ordering::Relaxed);
-            }
-        }
     }
 }
 
@@ -291,20 +226,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for ClockedStream<S> {
                     self.clock.mark(&self.clock.closed_since);
                 }
                 tracing::trace!(target: "rpc_server::wire::raw", bytes = fresh.len(), hex = %Hex(fresh), "read");
-                let this = self.as_mut().get_mut();
-                this.observe(fresh);
-                if let Some(len) = this.refused {
-                    // The frame would pass the server's budget: the connection closes.
-                    tracing::warn!(
-                        frame_bytes = len,
-                        "connection closed: its frame would pass the server's budget for \
-                         incomplete frames (max_partial_frame_bytes)"
-                    );
-                    return Poll::Ready(Err(io::Error::other(format!(
-                        "a frame of {len} bytes would pass the server's budget for incomplete \
-                         frames"
-                    ))));
-                }
             }
             Poll::Pending | Poll::Ready(Err(_)) => {}
         }
@@ -394,12 +315,6 @@ impl std::fmt::Display for Hex<'_> {
     }
 }
 
-impl<S> Drop for ClockedStream<S> {
-    fn drop(&mut self) {
-        self.release_frame();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,42 +329,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn framing_is_tracked_across_arbitrary_splits() {
-        let (mut s, clock) = ClockedStream::new(());
-        let mut bytes = Vec::new();
-        for body in [&b"abc"[..], b"", b"0123456789"] {
-            bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
-            bytes.extend_from_slice(body);
-        }
-        // Feed one byte at a time: a partial frame is open until its last byte.
-        let (last, rest) = bytes.split_last().expect("non-empty");
-        for b in rest {
-            s.observe(std::slice::from_ref(b));
-        }
-        assert!(clock.first_frame_done.load(Ordering::Relaxed));
-        assert_ne!(clock.partial_since.load(Ordering::Relaxed), NEVER);
-        s.observe(std::slice::from_ref(last));
-        assert_eq!(clock.partial_since.load(Ordering::Relaxed), NEVER);
-    }
-
     #[tokio::test(start_paused = true)]
     async fn each_stall_is_reported_after_its_limit() {
-        let (mut s, clock) = ClockedStream::new(());
+        let (s, clock) = ClockedStream::new(());
         assert_eq!(clock.check(&limits(100)), None);
         tokio::time::advance(Duration::from_millis(150)).await;
         assert_eq!(clock.check(&limits(100)), Some(Stall::NoFirstFrame));
 
-        s.observe(&[0, 0, 0, 1, 7]);
+        clock.frame_complete();
         assert_eq!(
             clock.check(&limits(100)),
             None,
             "a complete frame, then idle"
         );
-        s.observe(&[0, 0, 0, 9, 1]);
-        tokio::time::advance(Duration::from_millis(150)).await;
-        assert_eq!(clock.check(&limits(100)), Some(Stall::SlowFrame));
-        s.observe(&[2; 8]);
+        clock.frame_incomplete();
+        tokio::time::advance(Duration::from_millis(60)).await;
+        clock.frame_incomplete();
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(
+            clock.check(&limits(100)),
+            Some(Stall::SlowFrame),
+            "the frame's clock runs from its first bytes"
+        );
+        clock.frame_complete();
         assert_eq!(clock.check(&limits(100)), None);
 
         s.note_write::<u64>(&Poll::Pending);
@@ -466,7 +368,7 @@ mod tests {
     async fn a_closed_peer_is_reported_after_the_grace() {
         use tokio::io::AsyncReadExt;
         let (mut s, clock) = ClockedStream::new(tokio::io::empty());
-        s.observe(&[0, 0, 0, 1, 7]);
+        clock.frame_complete();
         assert_eq!(clock.check(&limits(100)), None, "open, one frame read");
         let mut buf = [0u8; 16];
         assert_eq!(s.read(&mut buf).await.expect("end of stream"), 0);

@@ -83,6 +83,7 @@ mod allowlist;
 mod budget;
 mod config;
 mod connection_clock;
+mod framing;
 pub mod limits;
 mod server;
 mod session;

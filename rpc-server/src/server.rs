@@ -24,12 +24,12 @@ use rpc_core::{Args, RemoteError, WireCodec, check_name};
 use rpc_peer::link::PeerMux;
 use rpc_peer::panic::install_hook;
 use rpc_peer::{CallContext, Object, Remote, RemoteMethods};
-use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
-use tokio_util::codec::LengthDelimitedCodec;
+use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, warn};
@@ -39,6 +39,7 @@ use crate::allowlist::Allowlist;
 use crate::budget::ByteBudget;
 use crate::config::ServerConfig;
 use crate::connection_clock::ClockedStream;
+use crate::framing::FrameCodec;
 use crate::session::Session;
 
 /// Builds a per-session root from the client's `open` arguments.
@@ -474,16 +475,23 @@ async fn serve_connection(
         let _ = user_timeout;
     }
     let (stream, clock) = ClockedStream::new(stream);
-    let stream = stream.with_frame_budget(Arc::clone(&shared.frame_budget));
+    let frames = FrameCodec::new(
+        shared.config.max_frame_bytes,
+        Arc::clone(&clock),
+        Arc::clone(&shared.frame_budget),
+    );
     let reads = Arc::clone(&clock);
     let (session, queued) = Session::new(id, peer, Arc::clone(&shared));
     shared.counters.sessions.fetch_add(1, Ordering::Relaxed);
     info!(session = id, %peer, "session opened");
     let config = &shared.config;
-    let framed = LengthDelimitedCodec::builder()
-        .max_frame_length(config.max_frame_bytes)
-        .new_framed(stream);
-    let transport = serde_transport::new(framed, WireCodec::new(config.wire_limits()));
+    // Our framing under tarpc's message layout: `FrameCodec` is the one parser of frames
+    // (limits, budget, clock), so the transport is tokio-serde over it, as tarpc's own
+    // `serde_transport` is over `LengthDelimitedCodec`.
+    let transport = tokio_serde::Framed::new(
+        Framed::new(stream, frames),
+        WireCodec::new(config.wire_limits()),
+    );
     // The session's calls to the client's objects travel beside tarpc's replies.
     let transport: PeerMux<_, ClientFrame<_>, ServerFrame<_>> =
         PeerMux::new(transport, session.link(), queued);
