@@ -21,13 +21,17 @@
 //! - `host.rs`: [`Host`], the ops on a session's hosted objects (GET, SET, DEL, RUN, DIR, ALL),
 //!   the releases of them, error decoration.
 //! - [`chain`]: chains of calls across the wire, and the re-entrant call refused at once.
-//! - `method.rs`: bound methods (GET of a method name).
-//! - `builtins.rs`: the built-in [`Dict`] and [`List`].
+//! - `method.rs`: bound methods (GET of a method name); `callback.rs`: [`Callback`], a closure
+//!   as an object; [`stream`]: a method's stream as an object read with credit, and
+//!   [`RemoteStream`], its reader.
+//! - `builtins.rs`: the built-in [`Dict`] and [`List`], written with `#[remote]`.
 //! - [`panic`]: panic capture.
 //! - `proxy.rs`: [`Proxy`], the ops on an object the peer hosts; `returned.rs`: [`Returned`];
 //!   `args.rs`: the positional-arguments convention.
 //! - `connection.rs`: one session over a byte stream: `hello`, deadlines, sending requests,
-//!   mapping transport errors.
+//!   mapping transport errors, the client's host task serving the peer's calls.
+//! - [`link`]: the peer protocol beside tarpc's frames on one connection (`PeerLink`,
+//!   `PeerMux`): calls from the server, their answers, releases of exports.
 //! - `release.rs`: the handle registry, release counting and batching, the background release
 //!   task.
 //! - `error.rs`: [`CallError`], [`RemoteFailure`], [`ConnectError`].

@@ -60,9 +60,17 @@
 //! A request flows top to bottom:
 //!
 //! - `server.rs`: [`Server`], [`ServerBuilder`]: accept loop, allowlist check, connection
-//!   permits, one task per connection, shutdown.
-//! - `session.rs`: one connection's session: releases, the name check, dispatch of each op,
-//!   panic capture, error decoration.
+//!   permits, one task per connection (its socket options, transport and stall watcher),
+//!   shutdown.
+//! - `admission.rs`: connection slots in total and per address.
+//! - `framing.rs`: the one parser of frames: the frame limit, the server-wide budget for
+//!   incomplete frames, the stall clock's frame marks, the frame-in log.
+//! - `connection_clock.rs`: the stall clock (first frame, frame progress, blocked writes, a
+//!   closed peer) and the stream that records writes and the peer's end.
+//! - `session.rs`: one connection's session: `hello`, `open`, `stats`, BYE, call slots, the
+//!   memory charges of arguments and replies, the call log; ops on objects (GET, SET, DEL,
+//!   RUN, DIR, ALL) go to the `rpc-peer` host, which also catches panics and decorates errors.
+//! - `budget.rs`: the byte budget both memory bounds use.
 //! - `allowlist.rs`: [`Allowlist`]; `config.rs`: [`ServerConfig`]; [`limits`]: the default
 //!   policy each config field starts from.
 //!
