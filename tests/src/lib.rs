@@ -281,3 +281,13 @@ pub async fn bounded<T>(
         Err(_) => panic!("{what} did not finish within {limit:?}"),
     }
 }
+
+/// The display signature of the DIR entry `name` in `members`; panics (failing the test)
+/// when there is none.
+pub fn signature_of(members: &[rpc_core::Member], name: &str) -> String {
+    members
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| m.signature())
+        .unwrap_or_else(|| panic!("DIR lists no member {name}"))
+}

@@ -117,13 +117,7 @@ async fn builtins_list_typed_members_and_check_their_constructors() {
     let client = Client::connect(server.local_addr()).await.expect("connect");
     let d = client.open("dict", ()).await.expect("open");
     let members = d.dir().await.expect("dir");
-    let signature = |name: &str| {
-        members
-            .iter()
-            .find(|m| m.name == name)
-            .map(|m| m.signature())
-            .unwrap_or_else(|| panic!("Dict has no {name}"))
-    };
+    let signature = |name: &str| rpc_tests::signature_of(&members, name);
     assert_eq!(
         signature("get"),
         "get(key: Value, default: Option<Value>) -> Value"

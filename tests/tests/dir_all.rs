@@ -50,13 +50,7 @@ async fn dir_lists_public_fields_and_methods_with_docs() {
     assert_eq!(add.doc, "Adds `n` and returns the new value.");
     // Types are written as they travel: a Result is its Ok type, an iterator a stream, a
     // callback parameter a Proxy, an object a Remote, an Option field deletable data.
-    let signature = |name: &str| {
-        members
-            .iter()
-            .find(|m| m.name == name)
-            .map(|m| m.signature())
-            .unwrap_or_else(|| panic!("no member {name}"))
-    };
+    let signature = |name: &str| rpc_tests::signature_of(&members, name);
     assert_eq!(signature("checked_div"), "checked_div(by: i64) -> i64");
     assert_eq!(signature("countdown"), "countdown() -> Stream<i64>");
     assert_eq!(
